@@ -1,0 +1,38 @@
+"""Domain errors. Each has a stable code; the API edge maps them to HTTP statuses in one place."""
+
+from __future__ import annotations
+
+
+class ApplicationError(Exception):
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, *, fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+
+class InvalidInput(ApplicationError):
+    code = "invalid"
+    status = 400
+
+
+class NotAuthenticated(ApplicationError):
+    code = "not_authenticated"
+    status = 401
+
+
+class NotAllowed(ApplicationError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(ApplicationError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(ApplicationError):
+    code = "conflict"
+    status = 409

@@ -1,0 +1,95 @@
+"""The one answer to "may this user or token do this in this community?".
+
+Views, streams, tasks and the admin all ask here; nothing else decides access. An `Actor` is
+whoever is asking: a signed-in person, a bot's API token, or nobody.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from communities.errors import NotAllowed, NotAuthenticated
+from communities.models import Community, Role, Scope
+
+
+class Action(enum.StrEnum):
+    READ = "read"  # public state: progression, events
+    READ_MEMBERS = "read_members"  # member-only topics: jobs, board, admin
+    INGEST = "ingest"  # send engagement
+    VOTE = "vote"  # cast a vote
+    MODERATE = "moderate"  # run votes, force unlocks, manage the tree
+    MANAGE = "manage"  # tokens, memberships, community settings
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking. Built once per request or connection; holds ids and facts, not models."""
+
+    user_id: int | None = None
+    is_superuser: bool = False
+    token_id: int | None = None
+    token_community_id: int | None = None
+    token_scopes: frozenset[str] = field(default_factory=frozenset)
+    roles: dict[int, str] = field(default_factory=dict)  # community id -> role, for users
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.user_id is None and self.token_id is None
+
+    @property
+    def kind(self) -> str:
+        if self.token_id is not None:
+            return "token"
+        return "anonymous" if self.user_id is None else "user"
+
+    def role_in(self, community: Community) -> str | None:
+        return self.roles.get(community.pk)
+
+    def scopes_in(self, community: Community) -> frozenset[str]:
+        if self.token_id is None or self.token_community_id != community.pk:
+            return frozenset()
+        return self.token_scopes
+
+
+ANONYMOUS = Actor()
+
+_ROLE_ACTIONS: dict[str, frozenset[Action]] = {
+    Role.OWNER: frozenset(Action),
+    Role.MODERATOR: frozenset(
+        {Action.READ, Action.READ_MEMBERS, Action.INGEST, Action.VOTE, Action.MODERATE}
+    ),
+    Role.MEMBER: frozenset({Action.READ, Action.READ_MEMBERS, Action.VOTE}),
+}
+_SCOPE_ACTIONS: dict[str, frozenset[Action]] = {
+    Scope.READ: frozenset({Action.READ, Action.READ_MEMBERS}),
+    Scope.INGEST: frozenset({Action.INGEST}),
+    Scope.VOTE: frozenset({Action.VOTE}),
+    Scope.ADMIN: frozenset({Action.READ, Action.READ_MEMBERS, Action.MODERATE}),
+}
+
+
+def can(actor: Actor, action: Action, community: Community) -> bool:
+    if actor.is_superuser:
+        return True
+    if action == Action.READ and community.is_public:
+        return True
+    if action == Action.VOTE and community.is_public and actor.user_id is not None:
+        return True  # any signed-in viewer may vote in a public community
+    role = actor.role_in(community)
+    if role is not None and action in _ROLE_ACTIONS[role]:
+        return True
+    return any(action in _SCOPE_ACTIONS.get(scope, ()) for scope in actor.scopes_in(community))
+
+
+def require(actor: Actor, action: Action, community: Community) -> None:
+    """Raises 401 for nobody (credentials would help) and 403 for someone not allowed."""
+    if can(actor, action, community):
+        return
+    if actor.is_anonymous:
+        raise NotAuthenticated(f"Sign in or send a token to {action.value} in {community.slug}.")
+    raise NotAllowed(f"Not allowed to {action.value} in {community.slug}.")
+
+
+def allowed_actions(actor: Actor, community: Community) -> list[str]:
+    return [action.value for action in Action if can(actor, action, community)]

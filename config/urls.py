@@ -1,0 +1,42 @@
+from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import render
+from django.urls import path, re_path
+
+from config.api import api, error_response
+from config.health import healthz, readyz
+from progression.views import dashboard, overlay
+from realtime.views import prometheus_metrics
+
+
+def home(request: HttpRequest):  # type: ignore[no-untyped-def]
+    return render(request, "home.html")
+
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", prometheus_metrics, name="metrics"),
+    path("admin/", admin.site.urls),
+    path("c/<str:slug>/", dashboard, name="dashboard"),
+    path("c/<str:slug>/overlay/", overlay, name="overlay"),
+    path("api/", api.urls),
+    re_path(r"^api/", lambda request: error_response(404, "not_found", "No such endpoint.")),
+]
+
+
+def handler404(request: HttpRequest, exception: Exception) -> JsonResponse:  # noqa: D103
+    if request.path.startswith("/api/"):
+        return error_response(404, "not_found", "No such endpoint.")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest) -> JsonResponse:
+    if request.path.startswith("/api/"):
+        return error_response(500, "server_error", "Something went wrong on our side.")
+    from django.views.defaults import server_error
+
+    return server_error(request)

@@ -1,0 +1,298 @@
+"""HTTP edge of the progression engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Body, Router
+from pydantic import TypeAdapter, ValidationError
+
+from communities.errors import InvalidInput
+from communities.models import Community
+from communities.permissions import Action, require
+from communities.selectors import get_community
+from config.schemas import ErrorOut
+from progression import selectors
+from progression.schemas import (
+    MAX_BATCH,
+    EngagementBatchIn,
+    EngagementEventIn,
+    EngagementOut,
+    RelockIn,
+    VoteIn,
+    VoteOut,
+    WeightIn,
+)
+from progression.services import admin_actions, voting
+from progression.services.engagement import EngagementEvent, Outcome, record_engagement
+
+router = Router(tags=["progression"])
+_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 429: ErrorOut}
+_event_adapter = TypeAdapter(EngagementEventIn)
+_BODY = Body(...)
+
+
+def _community(request: HttpRequest, slug: str, action: Action) -> Community:
+    community = get_community(slug)
+    require(request.actor, action, community)  # type: ignore[attr-defined]
+    return community
+
+
+def _who(request: HttpRequest) -> str:
+    actor = request.actor  # type: ignore[attr-defined]
+    return f"token:{actor.token_id}" if actor.token_id else f"user:{actor.user_id}"
+
+
+def _split_events(payload: Any) -> list[Any]:
+    if isinstance(payload, dict) and "events" in payload:
+        items = payload["events"]
+        if not isinstance(items, list):
+            raise InvalidInput("`events` must be a list.", fields={"events": ["must be a list"]})
+        if len(items) > MAX_BATCH:
+            raise InvalidInput(
+                f"At most {MAX_BATCH} events per batch.",
+                fields={"events": [f"{len(items)} > {MAX_BATCH}"]},
+            )
+        return items
+    if isinstance(payload, dict):
+        return [payload]
+    raise InvalidInput(
+        'Send one event object or {"events": [...]}.', fields={"__all__": ["not an object"]}
+    )
+
+
+def _reason(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors()
+    )
+
+
+@router.post(
+    "/{slug}/engagement",
+    response={200: EngagementOut, **_ERRORS},
+    summary="Record chat engagement (one event or a batch of up to 1,000)",
+    throttle=[],
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            EngagementEventIn.model_json_schema(),
+                            EngagementBatchIn.model_json_schema(),
+                        ]
+                    }
+                }
+            },
+            "required": True,
+        }
+    },
+)
+def post_engagement(request: HttpRequest, slug: str, payload: dict[str, Any] = _BODY) -> Any:
+    community = _community(request, slug, Action.INGEST)
+    items = _split_events(payload)
+    valid: list[EngagementEvent] = []
+    invalid: dict[int, Outcome] = {}
+    for index, item in enumerate(items):
+        try:
+            event = _event_adapter.validate_python(item)
+        except ValidationError as exc:
+            invalid[index] = Outcome(index, "invalid", reason=_reason(exc))
+            continue
+        valid.append(EngagementEvent(index=index, **event.model_dump()))
+    result = record_engagement(community, valid)
+    by_index = {o.index: o for o in result.outcomes} | invalid
+    outcomes = [by_index[i] for i in range(len(items))]
+    counts = {
+        status: sum(1 for o in outcomes if o.status == status)
+        for status in ("accepted", "duplicate", "rate_limited", "invalid")
+    }
+    if outcomes and counts["rate_limited"] == len(outcomes):
+        return _all_rate_limited()
+    percent = (
+        None if not result.cost else round(min(100.0, 100.0 * result.accumulated / result.cost), 2)
+    )
+    return {
+        "results": [o.__dict__ for o in outcomes],
+        **counts,
+        "credited_points": result.credited,
+        "progress": {
+            "progress_id": result.progress_id,
+            "accumulated": result.accumulated,
+            "cost": result.cost,
+            "percent": percent,
+        },
+    }
+
+
+def _all_rate_limited() -> Any:
+    from config.api import error_response
+
+    response = error_response(
+        429, "rate_limited", "Every event was over the rate limit; retry later."
+    )
+    response["Retry-After"] = "1"
+    return response
+
+
+@router.get(
+    "/{slug}/progression", summary="Target, accumulated points, up next, open vote, last unlock"
+)
+def get_status(request: HttpRequest, slug: str) -> Any:
+    return selectors.progression_status(_community(request, slug, Action.READ))
+
+
+@router.get("/{slug}/tree", summary="Every node with its state")
+def get_tree(request: HttpRequest, slug: str) -> Any:
+    return {"nodes": selectors.tree_with_state(_community(request, slug, Action.READ))}
+
+
+@router.get("/{slug}/leaderboard", summary="Top contributors this cycle, season or all time")
+def get_leaderboard(request: HttpRequest, slug: str, scope: str = "cycle", limit: int = 20) -> Any:
+    if scope not in ("cycle", "season", "all_time"):
+        raise InvalidInput("Unknown scope.", fields={"scope": ["one of cycle, season, all_time"]})
+    limit = max(1, min(limit, 100))
+    return {
+        "scope": scope,
+        "entries": selectors.leaderboard(_community(request, slug, Action.READ), scope, limit),
+    }
+
+
+@router.get(
+    "/{slug}/viewers/{platform_user_id}/contributions", summary="A viewer's own contributions"
+)
+def get_viewer(request: HttpRequest, slug: str, platform_user_id: str) -> Any:
+    from communities.errors import NotFound
+
+    found = selectors.viewer_contributions(_community(request, slug, Action.READ), platform_user_id)
+    if found is None:
+        raise NotFound("No such viewer.")
+    return found
+
+
+@router.get("/{slug}/effects", summary="Effects of unlocked nodes, for bots")
+def get_effects(request: HttpRequest, slug: str) -> Any:
+    return {"effects": selectors.unlocked_effects(_community(request, slug, Action.READ))}
+
+
+@router.post(
+    "/{slug}/votes",
+    response={200: VoteOut, **_ERRORS},
+    summary="Cast a vote (one per viewer per session)",
+)
+def post_vote(request: HttpRequest, slug: str, payload: VoteIn) -> Any:
+    community = _community(request, slug, Action.VOTE)
+    actor = request.actor  # type: ignore[attr-defined]
+    if actor.token_id is not None:
+        if not payload.platform_user_id:
+            raise InvalidInput(
+                "A bot votes on behalf of a viewer.",
+                fields={"platform_user_id": ["required with a token"]},
+            )
+        voter = f"viewer:{payload.platform_user_id}"
+    else:
+        voter = f"user:{actor.user_id}"
+    option = payload.option
+    if isinstance(option, str) and option.isdigit():
+        option = int(option)
+    chosen = voting.cast_vote(community, voter=voter, option=option)
+    return {
+        "session_id": chosen.session_id,
+        "option": chosen.position,
+        "key": chosen.node.key,
+        "level": chosen.level,
+        "votes": chosen.votes,
+    }
+
+
+@router.post(
+    "/{slug}/votes/start", response={200: dict, **_ERRORS}, summary="Moderators: open a vote"
+)
+def post_vote_start(request: HttpRequest, slug: str) -> Any:
+    from progression.events import vote_payload
+
+    return vote_payload(voting.start_vote(_community(request, slug, Action.MODERATE)))
+
+
+@router.post(
+    "/{slug}/votes/close",
+    response={200: dict, **_ERRORS},
+    summary="Moderators: resolve the vote now",
+)
+def post_vote_close(request: HttpRequest, slug: str) -> Any:
+    winner = voting.close_vote(_community(request, slug, Action.MODERATE))
+    return {"winner": {"key": winner.node.key, "level": winner.level} if winner else None}
+
+
+@router.post(
+    "/{slug}/votes/freeze",
+    response={200: dict, **_ERRORS},
+    summary="Moderators: freeze the vote (deadline pauses)",
+)
+def post_vote_freeze(request: HttpRequest, slug: str) -> Any:
+    from progression.events import vote_payload
+
+    return vote_payload(voting.freeze_vote(_community(request, slug, Action.MODERATE)))
+
+
+@router.post(
+    "/{slug}/votes/unfreeze",
+    response={200: dict, **_ERRORS},
+    summary="Moderators: unfreeze the vote",
+)
+def post_vote_unfreeze(request: HttpRequest, slug: str) -> Any:
+    from progression.events import vote_payload
+
+    return vote_payload(voting.unfreeze_vote(_community(request, slug, Action.MODERATE)))
+
+
+@router.post(
+    "/{slug}/nodes/{key}/force-unlock",
+    response={200: dict, **_ERRORS},
+    summary="Admins: unlock a node's next level without points",
+)
+def post_force_unlock(request: HttpRequest, slug: str, key: str) -> Any:
+    unlock = admin_actions.force_unlock(
+        _community(request, slug, Action.MODERATE), key, by=_who(request)
+    )
+    return {"key": key, "level": unlock.level, "reason": unlock.reason}
+
+
+@router.post(
+    "/{slug}/nodes/{key}/relock",
+    response={200: dict, **_ERRORS},
+    summary="Admins: relock a node's highest level",
+)
+def post_relock(request: HttpRequest, slug: str, key: str, payload: RelockIn) -> Any:
+    relocked = admin_actions.relock(
+        _community(request, slug, Action.MODERATE), key, cascade=payload.cascade, by=_who(request)
+    )
+    return {"relocked": relocked}
+
+
+@router.post(
+    "/{slug}/season/reset",
+    response={200: dict, **_ERRORS},
+    summary="Admins: start a new season (history kept)",
+)
+def post_reset(request: HttpRequest, slug: str) -> Any:
+    season = admin_actions.reset_season(
+        _community(request, slug, Action.MODERATE), by=_who(request)
+    )
+    return {"season": season.number}
+
+
+@router.put(
+    "/{slug}/weights/{metric}",
+    response={200: dict, **_ERRORS},
+    summary="Owners: set a metric's weight",
+)
+def put_weight(request: HttpRequest, slug: str, metric: str, payload: WeightIn) -> Any:
+    community = _community(request, slug, Action.MODERATE)
+    if not metric.isidentifier():
+        raise InvalidInput("Unknown metric name.", fields={"metric": ["letters, digits and _"]})
+    admin_actions.set_weight(community, metric, payload.weight)
+    from progression.weights import weights_for
+
+    return {"metric": metric, "weight": str(weights_for(community.pk)[metric])}

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+from ninja import Schema
+from pydantic import Field, field_validator
+
+MAX_BATCH = 1000
+
+
+class EngagementEventIn(Schema):
+    platform_user_id: str = Field(min_length=1, max_length=100)
+    display_name: str = Field(default="", max_length=100)
+    metric: str = Field(min_length=1, max_length=40)
+    value: int = Field(default=1, ge=1, le=1_000_000)
+    message_id: str | None = Field(default=None, min_length=1, max_length=200)
+    occurred_at: datetime | None = None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def not_in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("must include a time zone")
+            if value > timezone.now() + timedelta(minutes=5):
+                raise ValueError("is in the future")
+        return value
+
+
+class EngagementBatchIn(Schema):
+    """Either one event (the fields of an event at the top level) or `events`: up to 1,000."""
+
+    events: list[EngagementEventIn] = Field(max_length=MAX_BATCH)
+
+
+class OutcomeOut(Schema):
+    index: int
+    status: str
+    points: int
+    reason: str = ""
+
+
+class ProgressBrief(Schema):
+    progress_id: int
+    accumulated: int
+    cost: int | None
+    percent: float | None
+
+
+class EngagementOut(Schema):
+    results: list[OutcomeOut]
+    accepted: int
+    duplicate: int
+    rate_limited: int
+    invalid: int
+    credited_points: int
+    progress: ProgressBrief
+
+
+class VoteIn(Schema):
+    option: int | str = Field(description="the option's position (1-based) or its node key")
+    platform_user_id: str | None = Field(default=None, max_length=100)
+
+
+class VoteOut(Schema):
+    session_id: int
+    option: int
+    key: str
+    level: int
+    votes: int
+
+
+class RelockIn(Schema):
+    cascade: bool = False
+
+
+class WeightIn(Schema):
+    weight: str = Field(pattern=r"^\d+(\.\d+)?$")
+
+
+class Payload(Schema):
+    """Free-form JSON payloads (documented in docs/api.md)."""
+
+    data: Any

@@ -1,0 +1,215 @@
+"""What admins do to a tree by hand: force an unlock, relock a level, start a new season."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+import realtime
+from communities.errors import Conflict, InvalidInput, NotFound
+from communities.models import Community
+from progression import events, rules
+from progression.models import SHARDS, Node, PointsShard, Season, Unlock, UnlockProgress
+from progression.services.state import lock_active_progress, season_total
+from progression.services.unlocks import (
+    auto_unlock_ready,
+    choose_target,
+    close_without_spending,
+    open_next_progress,
+)
+from progression.services.voting import open_session, start_vote_for_next
+from progression.tree_state import invalidate_rules, rule_nodes, snapshot
+
+logger = logging.getLogger(__name__)
+
+
+def _lock_active(community: Community) -> UnlockProgress:
+    progress = lock_active_progress(community.pk)
+    if progress is None:
+        raise Conflict("The community has no active progress yet.")
+    return progress
+
+
+def _node(community: Community, key: str) -> Node:
+    node = Node.objects.filter(community=community, key=key).first()
+    if node is None:
+        raise NotFound(f"No node {key!r}.")
+    return node
+
+
+def force_unlock(community: Community, key: str, *, by: str) -> Unlock:
+    """Unlocks the node's next level without spending points. If it was the target, the
+    target's points all carry over to whatever comes next."""
+    with transaction.atomic(durable=True):
+        progress = _lock_active(community)
+        node = _node(community, key)
+        tree = snapshot(community.pk, progress.season_id)
+        level = tree.levels.get(key, 0) + 1
+        if level > node.max_level:
+            raise Conflict(f"{key} is already at its max level {node.max_level}.")
+        unlock = Unlock.objects.create(
+            community=community,
+            season_id=progress.season_id,
+            node=node,
+            level=level,
+            reason=Unlock.Reason.FORCED,
+        )
+        invalidate_rules(community.pk)
+        realtime.publish(
+            community,
+            events.TOPIC,
+            events.NODE_UNLOCKED,
+            {
+                "node": events.node_ref(node, level),
+                "reason": Unlock.Reason.FORCED,
+                "spent": 0,
+                "by": by,
+            },
+        )
+        if progress.node_id == node.pk and progress.level == level:
+            close_without_spending(progress)
+            auto_unlock_ready(community, progress.season_id)
+            successor = open_next_progress(community, progress, offset=progress.offset)
+            choose_target(community, successor, carried=progress, after_unlock=True)
+        else:
+            _drop_stale_plans(community, progress)
+    logger.info("forced unlock community=%s node=%s level=%s by=%s", community.pk, key, level, by)
+    return unlock
+
+
+def relock(community: Community, key: str, *, cascade: bool, by: str) -> list[dict]:
+    """Takes back the node's highest unlocked level. Nodes that depend on it make this a 409
+    listing them, unless `cascade` relocks them too."""
+    with transaction.atomic(durable=True):
+        progress = _lock_active(community)
+        node = _node(community, key)
+        tree = snapshot(community.pk, progress.season_id)
+        level = tree.levels.get(key, 0)
+        if level == 0:
+            raise Conflict(f"{key} is not unlocked.")
+        dependents = rules.dependents_of(rule_nodes(tree), tree.levels, key, level)
+        if dependents and not cascade:
+            raise Conflict(
+                f"{key} L{level} is required by unlocked nodes; relock with cascade to take them too.",
+                fields={"dependents": sorted(dependents)},
+            )
+        relocked = [(key, level)] + [(k, tree.levels[k]) for k in dependents]
+        now = timezone.now()
+        for relock_key in [key, *dependents]:
+            min_level = level if relock_key == key else 1
+            Unlock.objects.filter(
+                season_id=progress.season_id,
+                node__key=relock_key,
+                level__gte=min_level,
+                relocked_at__isnull=True,
+            ).update(relocked_at=now)
+        invalidate_rules(community.pk)
+        payload = [{"key": k, "level": lvl} for k, lvl in relocked]
+        realtime.publish(
+            community,
+            events.TOPIC,
+            events.NODE_RELOCKED,
+            {"node": events.node_ref(node, level), "cascade": payload[1:], "by": by},
+        )
+        _drop_stale_plans(community, progress)
+    logger.info("relocked community=%s %s by=%s", community.pk, payload, by)
+    return payload
+
+
+def _drop_stale_plans(community: Community, progress: UnlockProgress) -> None:
+    """After the tree's state changed by hand, a target, up-next or vote that is no longer
+    possible is dropped and a new plan made; the points stay where they are."""
+    from progression.tree_state import available_options
+
+    options = set(available_options(community.pk, progress.season_id, exclude=set()))
+    session = open_session(community.pk, lock=True)
+    if session is not None and any((o.node, o.level) not in options for o in session.options.all()):
+        session.status = session.Status.CANCELLED
+        session.resolved_at = timezone.now()
+        session.save(update_fields=["status", "resolved_at"])
+        realtime.publish(
+            community, events.TOPIC, events.VOTE_CANCELLED, events.vote_payload(session)
+        )
+    if (
+        progress.up_next_node_id is not None
+        and (progress.up_next_node, progress.up_next_level) not in options
+    ):
+        progress.up_next_node, progress.up_next_level = None, None
+        progress.save(update_fields=["up_next_node", "up_next_level"])
+    if progress.node_id is not None and (progress.node, progress.level) not in options:
+        close_without_spending(progress)
+        successor = open_next_progress(community, progress, offset=progress.offset)
+        choose_target(community, successor, carried=None, after_unlock=True)
+    elif progress.node_id is None:
+        choose_target(community, progress, carried=None)
+    elif open_session(community.pk) is None:
+        following = available_options(community.pk, progress.season_id, exclude={progress.node.key})
+        if len(following) > 1:
+            start_vote_for_next(community, progress.season_id, following, targetless=False)
+
+
+def reset_season(community: Community, *, by: str) -> Season:
+    """Ends the season (its history stays) and starts the next with an empty tree state. The
+    points left in the last progress are recorded as discarded by the reset."""
+    with transaction.atomic(durable=True):
+        progress = _lock_active(community)
+        old = Season.objects.select_for_update(no_key=True).get(pk=progress.season_id)
+        leftover = season_total(old.pk) - progress.offset
+        progress.status = UnlockProgress.Status.CLOSED
+        progress.closed_at = timezone.now()
+        progress.accumulated_at_close = leftover
+        progress.discarded = leftover
+        progress.save(update_fields=["status", "closed_at", "accumulated_at_close", "discarded"])
+        session = open_session(community.pk, lock=True)
+        if session is not None:
+            session.status = session.Status.CANCELLED
+            session.resolved_at = timezone.now()
+            session.save(update_fields=["status", "resolved_at"])
+        old.ended_at = timezone.now()
+        old.save(update_fields=["ended_at"])
+        season = Season.objects.create(community=community, number=old.number + 1)
+        PointsShard.objects.bulk_create(
+            [PointsShard(season=season, shard=i) for i in range(SHARDS)]
+        )
+        fresh = UnlockProgress.objects.create(community=community, season=season, offset=0)
+        invalidate_rules(community.pk)
+        realtime.publish(
+            community,
+            events.TOPIC,
+            events.SEASON_RESET,
+            {
+                "season": season.number,
+                "previous_season": old.number,
+                "discarded": leftover,
+                "by": by,
+            },
+        )
+        auto_unlock_ready(community, season.pk)
+        choose_target(community, fresh, carried=None)
+    logger.info("season reset community=%s season=%s by=%s", community.pk, season.number, by)
+    return season
+
+
+def set_weight(community: Community, metric: str, weight: str) -> None:
+    from decimal import Decimal, InvalidOperation
+
+    from progression.models import EngagementWeight
+    from progression.weights import weights_key
+
+    try:
+        value = Decimal(weight)
+    except InvalidOperation:
+        raise InvalidInput(
+            "Weight must be a number.", fields={"weight": ["not a number"]}
+        ) from None
+    if value < 0:
+        raise InvalidInput("Weight must not be negative.", fields={"weight": ["negative"]})
+    from progression import cache
+
+    with transaction.atomic():
+        EngagementWeight.objects.update_or_create(
+            community=community, metric=metric, defaults={"weight": value}
+        )
+        cache.invalidate_on_commit(weights_key(community.pk))

@@ -1,0 +1,293 @@
+"""record_engagement: chat engagement in, points credited once, threshold crossing detected.
+
+A batch is written in one transaction with a fixed number of statements whatever its size:
+upsert the viewers, insert the ledger rows (a repeated message id inserts nothing), add the
+points to one random shard of the season's counter, read the season's total. Concurrent batches
+touch different shards, so there is no single row every message must queue on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from communities.models import Community
+from progression import ratelimit, tasks_on_commit
+from progression.models import SHARDS, PointsShard
+from progression.services.state import (
+    active_state,
+    active_state_with_total,
+    settings_for,
+)
+from progression.tree_state import contribution_multiplier
+from progression.weights import weights_for
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngagementEvent:
+    index: int  # position in the request, so outcomes line up with what the bot sent
+    platform_user_id: str
+    metric: str
+    value: int = 1
+    display_name: str = ""
+    message_id: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass
+class Outcome:
+    index: int
+    status: str  # accepted | duplicate | rate_limited | invalid
+    points: int = 0
+    reason: str = ""
+
+
+@dataclass
+class EngagementResult:
+    outcomes: list[Outcome]
+    credited: int
+    progress_id: int
+    accumulated: int
+    cost: int | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def record_engagement(community: Community, events: list[EngagementEvent]) -> EngagementResult:
+    weights = weights_for(community.pk)
+    outcomes: dict[int, Outcome] = {}
+    known = []
+    for event in events:
+        if event.metric not in weights:
+            outcomes[event.index] = Outcome(
+                event.index, "invalid", reason=f"unknown metric {event.metric!r}"
+            )
+        else:
+            known.append(event)
+    fresh = _drop_repeats_in_batch(known, outcomes)
+    allowed = _apply_rate_limits(community.pk, fresh, outcomes)
+    state = active_state(community)
+    multiplier = contribution_multiplier(community.pk, state.season_id)
+    credited = 0
+    if allowed:
+        with transaction.atomic():
+            credited = _credit(
+                community,
+                state.season_id,
+                state.progress_id,
+                allowed,
+                weights,
+                multiplier,
+                outcomes,
+            )
+            if credited:
+                tasks_on_commit.progress_changed(community.pk)
+    # Read after commit: batches committing together each see the others' points here, so
+    # whichever commits last notices the crossing (and an unlock meanwhile moved the target).
+    state, total = active_state_with_total(community)
+    if state.cost is not None and total - state.offset >= state.cost:
+        tasks_on_commit.unlock_due(state.progress_id)
+    ordered = [outcomes[event.index] for event in events]
+    counts: dict[str, int] = defaultdict(int)
+    for outcome in ordered:
+        counts[outcome.status] += 1
+    return EngagementResult(
+        outcomes=ordered,
+        credited=credited,
+        progress_id=state.progress_id,
+        accumulated=total - state.offset,
+        cost=state.cost,
+        counts=dict(counts),
+    )
+
+
+def _drop_repeats_in_batch(
+    events: list[EngagementEvent], outcomes: dict[int, Outcome]
+) -> list[EngagementEvent]:
+    seen: set[str] = set()
+    kept = []
+    for event in events:
+        if event.message_id is not None and event.message_id in seen:
+            outcomes[event.index] = Outcome(
+                event.index, "duplicate", reason="repeated in this batch"
+            )
+            continue
+        if event.message_id is not None:
+            seen.add(event.message_id)
+        kept.append(event)
+    return kept
+
+
+def _apply_rate_limits(
+    community_id: int, events: list[EngagementEvent], outcomes: dict[int, Outcome]
+) -> list[EngagementEvent]:
+    if not events:
+        return []
+    limits = settings_for(community_id)
+    per_viewer: dict[str, list[EngagementEvent]] = defaultdict(list)
+    for event in events:
+        per_viewer[event.platform_user_id].append(event)
+    viewers = list(per_viewer)
+    buckets = [
+        ratelimit.Bucket(
+            f"v:{community_id}:{pid}", limits.viewer_rate, limits.viewer_burst, len(per_viewer[pid])
+        )
+        for pid in viewers
+    ]
+    granted = ratelimit.take(buckets)
+    passed: set[int] = set()
+    for pid, count in zip(viewers, granted, strict=True):
+        passed.update(event.index for event in per_viewer[pid][:count])
+    candidates = [event for event in events if event.index in passed]
+    (community_granted,) = ratelimit.take(
+        [
+            ratelimit.Bucket(
+                f"c:{community_id}", limits.community_rate, limits.community_burst, len(candidates)
+            )
+        ]
+    )
+    allowed = candidates[:community_granted]
+    allowed_ids = {event.index for event in allowed}
+    for event in events:
+        if event.index not in allowed_ids:
+            scope = "viewer" if event.index not in passed else "community"
+            outcomes[event.index] = Outcome(
+                event.index, "rate_limited", reason=f"{scope} rate limit"
+            )
+    if len(allowed) < len(events):
+        logger.warning(
+            "engagement rate limited community=%s refused=%d of %d",
+            community_id,
+            len(events) - len(allowed),
+            len(events),
+        )
+    return allowed
+
+
+def _points(event: EngagementEvent, weights: dict[str, Decimal], multiplier: Decimal) -> int:
+    return math.floor(Decimal(event.value) * weights[event.metric] * multiplier)
+
+
+def _credit(
+    community: Community,
+    season_id: int,
+    progress_id: int,
+    events: list[EngagementEvent],
+    weights: dict[str, Decimal],
+    multiplier: Decimal,
+    outcomes: dict[int, Outcome],
+) -> int:
+    now = timezone.now()
+    points = {event.index: _points(event, weights, multiplier) for event in events}
+    viewer_ids = _upsert_viewers(community.pk, events, points, now)
+    inserted = _insert_ledger(community.pk, season_id, progress_id, events, points, viewer_ids, now)
+    credited = 0
+    refunds: dict[int, tuple[int, int]] = defaultdict(lambda: (0, 0))
+    for event in events:
+        if event.message_id is None or event.message_id in inserted:
+            outcomes[event.index] = Outcome(event.index, "accepted", points=points[event.index])
+            credited += points[event.index]
+        else:
+            outcomes[event.index] = Outcome(
+                event.index, "duplicate", reason="message already credited"
+            )
+            vid = viewer_ids[event.platform_user_id]
+            p, n = refunds[vid]
+            refunds[vid] = (p + points[event.index], n + 1)
+    _refund_viewers(refunds)
+    accepted = sum(1 for e in events if outcomes[e.index].status == "accepted")
+    if accepted:
+        PointsShard.objects.filter(season_id=season_id, shard=random.randrange(SHARDS)).update(  # noqa: S311
+            points=F("points") + credited, events=F("events") + accepted
+        )
+    return credited
+
+
+def _upsert_viewers(
+    community_id: int, events: list[EngagementEvent], points: dict[int, int], now: datetime
+) -> dict[str, int]:
+    """Creates missing viewers and adds the batch's totals, in a fixed order (no deadlocks)."""
+    totals: dict[str, list] = {}
+    for event in events:
+        entry = totals.setdefault(event.platform_user_id, [event.display_name, 0, 0])
+        if event.display_name:
+            entry[0] = event.display_name
+        entry[1] += points[event.index]
+        entry[2] += 1
+    rows = sorted(totals.items())
+    placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
+    params: list = []
+    for pid, (name, pts, count) in rows:
+        params += [community_id, pid, name[:100], pts, count, now, now]
+    sql = (
+        "INSERT INTO progression_viewer "
+        "(community_id, platform_user_id, display_name, points_total, events_total, first_seen_at, last_seen_at) "
+        f"VALUES {placeholders} "
+        "ON CONFLICT (community_id, platform_user_id) DO UPDATE SET "
+        "display_name = CASE WHEN excluded.display_name <> '' THEN excluded.display_name "
+        "ELSE progression_viewer.display_name END, "
+        "points_total = progression_viewer.points_total + excluded.points_total, "
+        "events_total = progression_viewer.events_total + excluded.events_total, "
+        "last_seen_at = excluded.last_seen_at "
+        "RETURNING id, platform_user_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {pid: vid for vid, pid in cursor.fetchall()}
+
+
+def _insert_ledger(
+    community_id: int,
+    season_id: int,
+    progress_id: int,
+    events: list[EngagementEvent],
+    points: dict[int, int],
+    viewer_ids: dict[str, int],
+    now: datetime,
+) -> set[str]:
+    """Inserts the ledger rows; returns the message ids that were new (credited now)."""
+    placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(events))
+    params: list = []
+    for event in events:
+        params += [
+            community_id,
+            season_id,
+            viewer_ids[event.platform_user_id],
+            progress_id,
+            event.metric,
+            event.value,
+            points[event.index],
+            event.message_id,
+            event.occurred_at or now,
+            now,
+        ]
+    sql = (
+        "INSERT INTO progression_contribution "
+        "(community_id, season_id, viewer_id, progress_id, metric, value, points, message_id, occurred_at, created_at) "
+        f"VALUES {placeholders} "
+        "ON CONFLICT (community_id, message_id) WHERE message_id IS NOT NULL DO NOTHING "
+        "RETURNING message_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {mid for (mid,) in cursor.fetchall() if mid is not None}
+
+
+def _refund_viewers(refunds: dict[int, tuple[int, int]]) -> None:
+    """Takes back what the viewer upsert added for events that turned out to be repeats."""
+    from progression.models import Viewer
+
+    for viewer_id, (pts, count) in sorted(refunds.items()):
+        Viewer.objects.filter(pk=viewer_id).update(
+            points_total=F("points_total") - pts, events_total=F("events_total") - count
+        )

@@ -1,0 +1,299 @@
+"""Unlocks: exactly once per (node, level), rollover capped, next target chosen, all in one
+transaction that locks only the active progress row.
+
+`unlock_target` is what the Celery task runs. It is idempotent: a redelivered or concurrent
+task finds the progress already closed (or not yet full) under the row lock and does nothing;
+the database's unique (season, node, level) unlock is the last line behind that.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+import realtime
+from communities.models import Community
+from progression import events, tasks_on_commit
+from progression.models import Contribution, Node, Unlock, UnlockProgress
+from progression.services.state import (
+    lock_active_progress,
+    lock_progress,
+    open_season,
+    season_total,
+    settings_for,
+)
+from progression.services.voting import open_session, resolve_session, start_vote_for_next
+from progression.tree_state import available_options, cost_for_level, invalidate_rules
+
+logger = logging.getLogger(__name__)
+
+
+def unlock_target(progress_id: int) -> bool:
+    """Unlocks the progress's target if its points are there. Returns whether it did."""
+    with transaction.atomic(durable=True):
+        progress = lock_progress(progress_id)
+        if progress is None or progress.node is None or progress.cost is None:
+            return False
+        total = season_total(progress.season_id)
+        accumulated = total - progress.offset
+        if accumulated < progress.cost:
+            return False
+        community = Community.objects.get(pk=progress.community_id)
+        excess = accumulated - progress.cost
+        discarded = max(0, excess - settings_for(community.pk).rollover_cap)
+        _close(progress, accumulated, spent=progress.cost, discarded=discarded)
+        Unlock.objects.create(
+            community=community,
+            season_id=progress.season_id,
+            node=progress.node,
+            level=progress.level,
+            reason=Unlock.Reason.POINTS,
+            progress=progress,
+        )
+        invalidate_rules(community.pk)
+        _publish_unlocked(community, progress, reason=Unlock.Reason.POINTS)
+        _publish_cycle_completed(community, progress)
+        auto_unlock_ready(community, progress.season_id)
+        successor = open_next_progress(
+            community, progress, offset=progress.offset + progress.cost + discarded
+        )
+        choose_target(community, successor, carried=progress, after_unlock=True)
+    logger.info(
+        "unlocked community=%s node=%s level=%s spent=%s rolled=%s discarded=%s",
+        community.pk,
+        progress.node.key,
+        progress.level,
+        progress.spent,
+        progress.rolled_over,
+        progress.discarded,
+    )
+    return True
+
+
+def ensure_target(community_id: int) -> None:
+    """Gives a target-less active progress a target when one can be chosen (new season, new
+    nodes loaded, a vote resolved)."""
+    community = Community.objects.get(pk=community_id)
+    open_season(community)
+    with transaction.atomic():
+        progress = lock_active_progress(community_id)
+        if progress is None or progress.node_id is not None:
+            return
+        auto_unlock_ready(community, progress.season_id)
+        choose_target(community, progress, carried=None)
+
+
+def on_tree_changed(community: Community) -> None:
+    invalidate_rules(community.pk)
+    transaction.on_commit(lambda: ensure_target(community.pk))
+
+
+def _close(progress: UnlockProgress, accumulated: int, *, spent: int, discarded: int) -> None:
+    progress.status = UnlockProgress.Status.CLOSED
+    progress.closed_at = timezone.now()
+    progress.accumulated_at_close = accumulated
+    progress.spent = spent
+    progress.discarded = discarded
+    progress.rolled_over = accumulated - spent - discarded
+    progress.save(
+        update_fields=[
+            "status",
+            "closed_at",
+            "accumulated_at_close",
+            "spent",
+            "discarded",
+            "rolled_over",
+        ]
+    )
+
+
+def close_without_spending(progress: UnlockProgress) -> None:
+    """Ends a progress whose target went away (forced unlock, relock): its points all carry on."""
+    accumulated = season_total(progress.season_id) - progress.offset
+    _close(progress, accumulated, spent=0, discarded=0)
+
+
+def open_next_progress(
+    community: Community, closed: UnlockProgress, *, offset: int
+) -> UnlockProgress:
+    return UnlockProgress.objects.create(
+        community=community, season_id=closed.season_id, offset=offset
+    )
+
+
+def choose_target(
+    community: Community,
+    progress: UnlockProgress,
+    *,
+    carried: UnlockProgress | None,
+    after_unlock: bool = False,
+) -> None:
+    """Picks the next target: the running vote's winner, else what is up next, else the lone
+    candidate (auto-selected), else a vote among several; with none, the tree is complete.
+
+    Only the end of the previous target (an unlock) cuts a running vote short; otherwise a
+    running vote is left to choose when it resolves."""
+    session = open_session(community.pk, lock=True)
+    choice, source = None, ""
+    if session is not None and not after_unlock:
+        return
+    if session is not None:
+        winner = resolve_session(community, session, resolved_by="unlock")
+        if winner is not None:
+            choice, source = (winner.node, winner.level), "vote"
+    if choice is None and carried is not None and carried.up_next_node_id is not None:
+        choice, source = (carried.up_next_node, carried.up_next_level), "up_next"
+    if choice is not None and not _still_available(community, progress.season_id, *choice):
+        choice = None
+    if choice is None:
+        options = available_options(community.pk, progress.season_id, exclude=set())
+        if len(options) == 1:
+            choice, source = options[0], "auto"
+        elif len(options) > 1:
+            start_vote_for_next(community, progress.season_id, options, targetless=True)
+            _publish_progress(community, progress)
+            return
+        else:
+            _publish_progress(community, progress)
+            realtime.publish(
+                community, events.TOPIC, events.TREE_COMPLETED, {"season_id": progress.season_id}
+            )
+            return
+    set_target(
+        community, progress, *choice, auto_selected=source == "auto", source=source, carried=carried
+    )
+
+
+def set_target(
+    community: Community,
+    progress: UnlockProgress,
+    node: Node,
+    level: int,
+    *,
+    auto_selected: bool,
+    source: str,
+    carried: UnlockProgress | None = None,
+) -> None:
+    progress.node = node
+    progress.level = level
+    progress.cost = cost_for_level(node, level)
+    progress.auto_selected = auto_selected
+    progress.up_next_node = None
+    progress.up_next_level = None
+    progress.save(
+        update_fields=["node", "level", "cost", "auto_selected", "up_next_node", "up_next_level"]
+    )
+    total = season_total(progress.season_id)
+    payload = events.progress_payload(progress, total)
+    payload.update(
+        auto_selected=auto_selected,
+        source=source,
+        rollover=carried.rolled_over if carried is not None else 0,
+    )
+    realtime.publish(community, events.TOPIC, events.TARGET_SET, payload)
+    if total - progress.offset >= progress.cost:
+        tasks_on_commit.unlock_due(progress.pk)
+    options = available_options(community.pk, progress.season_id, exclude={node.key})
+    if len(options) > 1 and open_session(community.pk) is None:
+        start_vote_for_next(community, progress.season_id, options, targetless=False)
+
+
+def _still_available(community: Community, season_id: int, node: Node, level: int) -> bool:
+    return (node, level) in available_options(community.pk, season_id, exclude=set())
+
+
+def auto_unlock_ready(community: Community, season_id: int) -> None:
+    """Unlocks, without points, every auto-unlock node whose requirements are now met."""
+    for _ in range(100):  # each pass may enable more; a tree has far fewer levels than this
+        ready = [
+            (n, lvl)
+            for n, lvl in available_options(community.pk, season_id, exclude=set())
+            if n.auto_unlock
+        ]
+        if not ready:
+            return
+        for node, level in ready:
+            Unlock.objects.create(
+                community=community,
+                season_id=season_id,
+                node=node,
+                level=level,
+                reason=Unlock.Reason.AUTO,
+            )
+            invalidate_rules(community.pk)
+            realtime.publish(
+                community,
+                events.TOPIC,
+                events.NODE_UNLOCKED,
+                {"node": events.node_ref(node, level), "reason": Unlock.Reason.AUTO, "spent": 0},
+            )
+
+
+def _publish_unlocked(community: Community, progress: UnlockProgress, *, reason: str) -> None:
+    realtime.publish(
+        community,
+        events.TOPIC,
+        events.NODE_UNLOCKED,
+        {
+            "node": events.node_ref(progress.node, progress.level),
+            "reason": reason,
+            "progress_id": progress.pk,
+            "spent": progress.spent,
+            "rolled_over": progress.rolled_over,
+            "discarded": progress.discarded,
+            "effects": progress.node.effects,
+        },
+    )
+
+
+def _publish_cycle_completed(community: Community, progress: UnlockProgress) -> None:
+    top = list(
+        Contribution.objects.filter(progress=progress)
+        .values("viewer__platform_user_id", "viewer__display_name")
+        .annotate(points=Sum("points"), events=Count("pk"))
+        .order_by("-points")[:5]
+    )
+    contributors = (
+        Contribution.objects.filter(progress=progress).values("viewer").distinct().count()
+    )
+    realtime.publish(
+        community,
+        events.TOPIC,
+        events.CYCLE_COMPLETED,
+        {
+            "progress_id": progress.pk,
+            "target": events.node_ref(progress.node, progress.level),
+            "spent": progress.spent,
+            "contributors": contributors,
+            "top": [
+                {
+                    "platform_user_id": row["viewer__platform_user_id"],
+                    "display_name": row["viewer__display_name"],
+                    "points": row["points"],
+                }
+                for row in top
+            ],
+        },
+    )
+
+
+def _publish_progress(community: Community, progress: UnlockProgress) -> None:
+    payload = events.progress_payload(progress, season_total(progress.season_id))
+    realtime.publish(
+        community, events.TOPIC, events.PROGRESS_UPDATED, payload, coalesce_key="progress"
+    )
+
+
+def publish_progress_snapshot(community_id: int) -> None:
+    """The coalesced progress event: the state as it is now."""
+    with transaction.atomic():
+        progress = (
+            UnlockProgress.objects.select_related("node", "up_next_node")
+            .filter(community_id=community_id, status=UnlockProgress.Status.ACTIVE)
+            .first()
+        )
+        if progress is not None:
+            _publish_progress(Community.objects.get(pk=community_id), progress)

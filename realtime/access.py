@@ -1,0 +1,139 @@
+"""Who may read which topics of a stream: asked of communities.permissions, at connect and after."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
+
+from communities.errors import InvalidInput, NotAllowed, NotAuthenticated
+from communities.models import ApiToken, Community
+from communities.permissions import ANONYMOUS, Actor, can
+from communities.selectors import actor_for_token, actor_for_user, get_community
+from communities.services import authenticate_token
+from realtime.topics import ALL_TOPICS, DEFAULT_TOPICS, TOPIC_ACTIONS, access_group
+
+
+@dataclass(frozen=True)
+class StreamGrant:
+    community: Community
+    actor: Actor
+    topics: frozenset[str]
+
+    @property
+    def access_group(self) -> str | None:
+        if self.actor.token_id is not None:
+            return access_group(token_id=self.actor.token_id)
+        if self.actor.user_id is not None:
+            return access_group(user_id=self.actor.user_id)
+        return None
+
+
+def parse_topics(raw: str | Iterable[str] | None) -> frozenset[str]:
+    if raw is None or raw == "":
+        return frozenset(DEFAULT_TOPICS)
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    topics = frozenset(str(t).strip() for t in items if str(t).strip())
+    unknown = sorted(topics - set(ALL_TOPICS))
+    if unknown or not topics:
+        raise InvalidInput(
+            "Unknown stream topics.",
+            fields={"topics": [f"unknown {unknown}; choose from {list(ALL_TOPICS)}"]},
+        )
+    return topics
+
+
+def parse_last_event_id(raw: str | int | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = -1
+    if value < 0:
+        raise InvalidInput(
+            "Invalid last event id.", fields={"last_event_id": ["a non-negative integer"]}
+        )
+    return value
+
+
+def readable_topics(actor: Actor, community: Community, topics: Iterable[str]) -> set[str]:
+    return {topic for topic in topics if can(actor, TOPIC_ACTIONS[topic], community)}
+
+
+def _grant(
+    slug: str, authorization: str | None, user: object, topics: frozenset[str]
+) -> StreamGrant:
+    community = get_community(slug)
+    if authorization:
+        scheme, _, raw = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise NotAuthenticated("Authorization must be 'Bearer <token>'.")
+        actor = actor_for_token(authenticate_token(raw.strip()))
+    else:
+        actor = actor_for_user(user)  # type: ignore[arg-type]
+    refused = sorted(set(topics) - readable_topics(actor, community, topics))
+    if refused:
+        error = NotAuthenticated if actor.is_anonymous else NotAllowed
+        raise error(
+            f"Not allowed to read {', '.join(refused)} in {community.slug}.",
+            fields={"topics": [f"refused: {refused}"]},
+        )
+    return StreamGrant(community=community, actor=actor, topics=topics)
+
+
+grant_stream = database_sync_to_async(_grant, thread_sensitive=False)
+
+
+def _current_actor(actor: Actor) -> Actor:
+    if actor.token_id is not None:
+        token = ApiToken.objects.filter(pk=actor.token_id, revoked_at__isnull=True).first()
+        return actor_for_token(token) if token else None  # type: ignore[return-value]
+    if actor.user_id is not None:
+        user = get_user_model().objects.filter(pk=actor.user_id, is_active=True).first()
+        return actor_for_user(user)
+    return ANONYMOUS
+
+
+def _readable_now(grant: StreamGrant, topics: set[str]) -> set[str]:
+    actor = _current_actor(grant.actor)
+    if actor is None:  # a revoked token reads nothing at all
+        return set()
+    community = Community.objects.filter(pk=grant.community.pk).first()
+    if community is None:
+        return set()
+    return readable_topics(actor, community, topics)
+
+
+def authorizer(grant: StreamGrant) -> Callable[[set[str]], Awaitable[set[str]]]:
+    """What the connection calls to re-check its topics after an access change."""
+    check = database_sync_to_async(_readable_now, thread_sensitive=False)
+
+    async def authorize(topics: set[str]) -> set[str]:
+        return await check(grant, topics)
+
+    return authorize
+
+
+def snapshot_urls(slug: str) -> dict[str, str]:
+    base = f"/api/communities/{slug}"
+    return {"community": base, "progression": f"{base}/progression", "events": f"{base}/events"}
+
+
+def open_stream(grant: StreamGrant, transport: Any) -> Any:
+    """The connection for a granted stream, on this process's hub (any transport)."""
+    from realtime.connection import StreamConnection
+    from realtime.hub import get_hub
+
+    return StreamConnection(
+        hub=get_hub(),
+        transport=transport,
+        community_id=grant.community.pk,
+        topics=set(grant.topics),
+        access_group=grant.access_group,
+        authorize=authorizer(grant),
+        snapshot_urls=snapshot_urls(grant.community.slug),
+    )

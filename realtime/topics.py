@@ -1,0 +1,36 @@
+"""Stream topics and who may read them."""
+
+from __future__ import annotations
+
+import enum
+
+from communities.permissions import Action
+
+
+class Topic(enum.StrEnum):
+    PROGRESSION = "progression"
+    EVENTS = "events"
+    JOBS = "jobs"
+    BOARD = "board"
+    ADMIN = "admin"
+
+
+ALL_TOPICS: tuple[str, ...] = tuple(t.value for t in Topic)
+DEFAULT_TOPICS: tuple[str, ...] = (Topic.PROGRESSION.value, Topic.EVENTS.value)
+
+# Public communities show progression and events to anyone; the rest is for members.
+TOPIC_ACTIONS: dict[str, Action] = {
+    Topic.PROGRESSION: Action.READ,
+    Topic.EVENTS: Action.READ,
+    Topic.JOBS: Action.READ_MEMBERS,
+    Topic.BOARD: Action.READ_MEMBERS,
+    Topic.ADMIN: Action.READ_MEMBERS,
+}
+
+
+def group_name(community_id: int, topic: str) -> str:
+    return f"community.{community_id}.{topic}"
+
+
+def access_group(*, user_id: int | None = None, token_id: int | None = None) -> str:
+    return f"access.user.{user_id}" if user_id is not None else f"access.token.{token_id}"
