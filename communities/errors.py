@@ -36,3 +36,19 @@ class NotFound(ApplicationError):
 class Conflict(ApplicationError):
     code = "conflict"
     status = 409
+
+
+class Overloaded(ApplicationError):
+    """The server is at capacity for this kind of request; the caller should retry shortly."""
+
+    code = "overloaded"
+    status = 429
+    retry_after = 1
+
+
+class Unavailable(ApplicationError):
+    """A part the request needs (the database) did not answer in time."""
+
+    code = "unavailable"
+    status = 503
+    retry_after = 2

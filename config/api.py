@@ -12,12 +12,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.security.base import AuthBase
 from ninja.throttling import SimpleRateThrottle
 from ninja.utils import check_csrf
+from psycopg_pool import PoolTimeout
 
 from communities.errors import ApplicationError, NotAllowed, NotAuthenticated
 from communities.permissions import Actor
@@ -123,7 +125,11 @@ def _on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResp
 
 @api.exception_handler(ApplicationError)
 def _on_application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
-    return error_response(exc.status, exc.code, exc.message, exc.fields)
+    response = error_response(exc.status, exc.code, exc.message, exc.fields)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 @api.exception_handler(AuthenticationError)
@@ -151,6 +157,17 @@ def _on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 @api.exception_handler(RequestDataTooBig)
 def _on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return body_too_large_response()
+
+
+@api.exception_handler(PoolTimeout)
+@api.exception_handler(DatabaseError)
+def _on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    if isinstance(exc, DatabaseError) and not isinstance(exc, OperationalError | InterfaceError):
+        return _on_unexpected(request, exc)
+    logger.error("database unavailable %s %s: %s", request.method, request.path, exc)
+    response = error_response(503, "unavailable", "The database did not answer in time; retry.")
+    response["Retry-After"] = "2"
+    return response
 
 
 @api.exception_handler(Exception)

@@ -1,4 +1,5 @@
-"""ASGI entry point: stream endpoints go to Channels consumers, everything else to Django."""
+"""ASGI entry point: stream endpoints go to Channels consumers, bots' engagement POSTs to the
+lean ingest edge, everything else to Django."""
 
 import os
 
@@ -14,9 +15,10 @@ from django.urls import re_path  # noqa: E402
 
 from config.background import StartBackground  # noqa: E402
 from config.body_limit import BodyLimit  # noqa: E402
+from progression.ingest_edge import IngestRoute  # noqa: E402
 from realtime.routing import http_routes, websocket_routes  # noqa: E402
 
-django_asgi_app = BodyLimit(django_asgi_app)
+django_asgi_app = BodyLimit(IngestRoute(django_asgi_app))
 if settings.SERVE_STATIC:
     django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 

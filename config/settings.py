@@ -158,6 +158,14 @@ NINJA_NUM_PROXIES = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 API_RATE_ANON = env_rate("API_RATE_ANON", "120/m")
 API_RATE_AUTHENTICATED = env_rate("API_RATE_AUTHENTICATED", "6000/m")
 TOKEN_LAST_USED_RESOLUTION_SECONDS = env_int("TOKEN_LAST_USED_RESOLUTION_SECONDS", 60, minimum=0)
+# Engagement group commit (progression/ingest_queue.py), per web process: writer threads (each
+# holds one pooled connection while it writes; SQLite has one writer anyway), requests allowed to
+# wait before the edge answers 429, and events per write.
+INGEST_WRITERS = env_int(
+    "INGEST_WRITERS", 2 if DATABASE_URL else 1, minimum=1, maximum=max(1, DB_POOL_MAX // 2)
+)
+INGEST_MAX_WAITING = env_int("INGEST_MAX_WAITING", 400, minimum=1)
+INGEST_MAX_EVENTS_PER_WRITE = env_int("INGEST_MAX_EVENTS_PER_WRITE", 5000, minimum=1)
 
 # --- Realtime ------------------------------------------------------------------------------
 OUTBOX_RETENTION_SECONDS = env_int("OUTBOX_RETENTION_SECONDS", 24 * 3600, minimum=60)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 from ninja import Body, Router
-from pydantic import TypeAdapter, ValidationError
 
 from communities.errors import InvalidInput
 from communities.models import Community
@@ -14,8 +13,8 @@ from communities.permissions import Action, require
 from communities.selectors import get_community
 from config.schemas import ErrorOut
 from progression import selectors
+from progression.engagement_io import answer, parse_submission
 from progression.schemas import (
-    MAX_BATCH,
     EngagementBatchIn,
     EngagementEventIn,
     EngagementOut,
@@ -25,11 +24,10 @@ from progression.schemas import (
     WeightIn,
 )
 from progression.services import admin_actions, voting
-from progression.services.engagement import EngagementEvent, Outcome, record_engagement
+from progression.services.ingest import IngestRequest, record_ingest_requests
 
 router = Router(tags=["progression"])
 _ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 429: ErrorOut}
-_event_adapter = TypeAdapter(EngagementEventIn)
 _BODY = Body(...)
 
 
@@ -42,30 +40,6 @@ def _community(request: HttpRequest, slug: str, action: Action) -> Community:
 def _who(request: HttpRequest) -> str:
     actor = request.actor  # type: ignore[attr-defined]
     return f"token:{actor.token_id}" if actor.token_id else f"user:{actor.user_id}"
-
-
-def _split_events(payload: Any) -> list[Any]:
-    if isinstance(payload, dict) and "events" in payload:
-        items = payload["events"]
-        if not isinstance(items, list):
-            raise InvalidInput("`events` must be a list.", fields={"events": ["must be a list"]})
-        if len(items) > MAX_BATCH:
-            raise InvalidInput(
-                f"At most {MAX_BATCH} events per batch.",
-                fields={"events": [f"{len(items)} > {MAX_BATCH}"]},
-            )
-        return items
-    if isinstance(payload, dict):
-        return [payload]
-    raise InvalidInput(
-        'Send one event object or {"events": [...]}.', fields={"__all__": ["not an object"]}
-    )
-
-
-def _reason(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors()
-    )
 
 
 @router.post(
@@ -90,49 +64,15 @@ def _reason(exc: ValidationError) -> str:
     },
 )
 def post_engagement(request: HttpRequest, slug: str, payload: dict[str, Any] = _BODY) -> Any:
-    community = _community(request, slug, Action.INGEST)
-    items = _split_events(payload)
-    valid: list[EngagementEvent] = []
-    invalid: dict[int, Outcome] = {}
-    for index, item in enumerate(items):
-        try:
-            event = _event_adapter.validate_python(item)
-        except ValidationError as exc:
-            invalid[index] = Outcome(index, "invalid", reason=_reason(exc))
-            continue
-        valid.append(EngagementEvent(index=index, **event.model_dump()))
-    result = record_engagement(community, valid)
-    by_index = {o.index: o for o in result.outcomes} | invalid
-    outcomes = [by_index[i] for i in range(len(items))]
-    counts = {
-        status: sum(1 for o in outcomes if o.status == status)
-        for status in ("accepted", "duplicate", "rate_limited", "invalid")
-    }
-    if outcomes and counts["rate_limited"] == len(outcomes):
-        return _all_rate_limited()
-    percent = (
-        None if not result.cost else round(min(100.0, 100.0 * result.accumulated / result.cost), 2)
-    )
-    return {
-        "results": [o.__dict__ for o in outcomes],
-        **counts,
-        "credited_points": result.credited,
-        "progress": {
-            "progress_id": result.progress_id,
-            "accumulated": result.accumulated,
-            "cost": result.cost,
-            "percent": percent,
-        },
-    }
-
-
-def _all_rate_limited() -> Any:
-    from config.api import error_response
-
-    response = error_response(
-        429, "rate_limited", "Every event was over the rate limit; retry later."
-    )
-    response["Retry-After"] = "1"
+    submission = parse_submission(payload)
+    actor = request.actor  # type: ignore[attr-defined]
+    (reply,) = record_ingest_requests([IngestRequest(slug, submission, actor=actor)])
+    if isinstance(reply, Exception):
+        raise reply
+    status, body = answer(submission, reply)
+    response = JsonResponse(body, status=status)  # already in EngagementOut's shape
+    if status == 429:
+        response["Retry-After"] = "1"
     return response
 
 

@@ -1,8 +1,8 @@
 """Token buckets for engagement: per viewer and per community, checked a whole batch at a time.
 
-One round trip to Redis per batch (a Lua script takes every bucket the batch touches and may
-grant part of a request), so a 1,000-event batch costs the same as one event. Without Redis the
-buckets live in this process.
+One round trip to Redis per batch (a Lua script takes every viewer bucket the batch touches, then
+the community bucket for what the viewers were granted, and may grant part of a request), so a
+1,000-event batch costs the same as one event. Without Redis the buckets live in this process.
 """
 
 from __future__ import annotations
@@ -35,6 +35,12 @@ for i, key in ipairs(KEYS) do
 end
 return granted
 """
+# The last key is the community's bucket: it is asked for what the viewer buckets granted.
+_LUA_CHAINED = _LUA.replace(
+    "local want = tonumber(ARGV[base + 3])",
+    "local want = tonumber(ARGV[base + 3])\n"
+    "  if i == #KEYS and want < 0 then want = 0; for j = 1, i - 1 do want = want + granted[j] end end",
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class _LocalBuckets:
 
 _local = _LocalBuckets()
 _script = None
+_chained_script = None
 
 
 def take(buckets: list[Bucket]) -> list[int]:
@@ -88,6 +95,30 @@ def take(buckets: list[Bucket]) -> list[int]:
         args += [bucket.rate, bucket.burst, bucket.want]
     keys = [f"ph:rl:{bucket.key}" for bucket in buckets]
     return [int(n) for n in _script(keys=keys, args=args, client=client)]
+
+
+def take_chained(viewers: list[Bucket], community: Bucket) -> tuple[list[int], int]:
+    """Viewer buckets first, then the community bucket for the sum they granted; one round trip.
+    `community.want` is ignored."""
+    if settings.REDIS_URL is None:
+        granted = _local.take(viewers)
+        (shared,) = _local.take(
+            [Bucket(community.key, community.rate, community.burst, sum(granted))]
+        )
+        return granted, shared
+    global _chained_script
+    from django_redis import get_redis_connection
+
+    client = get_redis_connection("default")
+    if _chained_script is None:
+        _chained_script = client.register_script(_LUA_CHAINED)
+    args: list[float | int] = []
+    for bucket in viewers:
+        args += [bucket.rate, bucket.burst, bucket.want]
+    args += [community.rate, community.burst, -1]
+    keys = [f"ph:rl:{bucket.key}" for bucket in [*viewers, community]]
+    result = [int(n) for n in _chained_script(keys=keys, args=args, client=client)]
+    return result[:-1], result[-1]
 
 
 def reset_local() -> None:

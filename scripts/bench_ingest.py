@@ -314,10 +314,8 @@ class Stack:
             if web_command
             else [
                 str(BIN / "daphne"),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
+                "-e",
+                f"tcp:port={port}:interface=127.0.0.1:backlog=4096",  # as the Procfile
                 "--proxy-headers",
                 "config.asgi:application",
             ]

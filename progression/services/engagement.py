@@ -12,7 +12,7 @@ import logging
 import math
 import random
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -111,6 +111,41 @@ def record_engagement(community: Community, events: list[EngagementEvent]) -> En
     )
 
 
+def record_engagement_together(
+    community: Community, requests: list[list[EngagementEvent]]
+) -> list[EngagementResult]:
+    """Several requests' events credited as one batch (one transaction, one shard update),
+    each request answered with its own outcomes. Requests are taken in order, so when two
+    carry the same message id the earlier one is credited."""
+    merged: list[EngagementEvent] = []
+    owners: list[tuple[int, int]] = []  # merged position -> (request, index in the request)
+    for number, events in enumerate(requests):
+        for event in events:
+            owners.append((number, event.index))
+            merged.append(replace(event, index=len(merged)))
+    result = record_engagement(community, merged)
+    per_request: list[list[Outcome]] = [[] for _ in requests]
+    for outcome in result.outcomes:
+        number, index = owners[outcome.index]
+        per_request[number].append(replace(outcome, index=index))
+    answers = []
+    for outcomes in per_request:
+        counts: dict[str, int] = defaultdict(int)
+        for outcome in outcomes:
+            counts[outcome.status] += 1
+        answers.append(
+            EngagementResult(
+                outcomes=outcomes,
+                credited=sum(o.points for o in outcomes if o.status == "accepted"),
+                progress_id=result.progress_id,
+                accumulated=result.accumulated,
+                cost=result.cost,
+                counts=dict(counts),
+            )
+        )
+    return answers
+
+
 def _drop_repeats_in_batch(
     events: list[EngagementEvent], outcomes: dict[int, Outcome]
 ) -> list[EngagementEvent]:
@@ -144,18 +179,14 @@ def _apply_rate_limits(
         )
         for pid in viewers
     ]
-    granted = ratelimit.take(buckets)
+    granted, community_granted = ratelimit.take_chained(
+        buckets,
+        ratelimit.Bucket(f"c:{community_id}", limits.community_rate, limits.community_burst, 0),
+    )
     passed: set[int] = set()
     for pid, count in zip(viewers, granted, strict=True):
         passed.update(event.index for event in per_viewer[pid][:count])
     candidates = [event for event in events if event.index in passed]
-    (community_granted,) = ratelimit.take(
-        [
-            ratelimit.Bucket(
-                f"c:{community_id}", limits.community_rate, limits.community_burst, len(candidates)
-            )
-        ]
-    )
     allowed = candidates[:community_granted]
     allowed_ids = {event.index for event in allowed}
     for event in events:
@@ -213,6 +244,43 @@ def _credit(
     return credited
 
 
+_VIEWER_UPSERT_TAIL = (
+    "ON CONFLICT (community_id, platform_user_id) DO UPDATE SET "
+    "display_name = CASE WHEN excluded.display_name <> '' THEN excluded.display_name "
+    "ELSE progression_viewer.display_name END, "
+    "points_total = progression_viewer.points_total + excluded.points_total, "
+    "events_total = progression_viewer.events_total + excluded.events_total, "
+    "last_seen_at = excluded.last_seen_at "
+    "RETURNING id, platform_user_id"
+)
+_VIEWER_COLUMNS = (
+    "INSERT INTO progression_viewer (community_id, platform_user_id, display_name, "
+    "points_total, events_total, first_seen_at, last_seen_at) "
+)
+# PostgreSQL: one array per column, so the statement text is the same for 1 or 1,000 events
+# (no 10,000-placeholder statement for the driver to rewrite and the server to plan).
+_VIEWER_UPSERT_ARRAYS = (
+    _VIEWER_COLUMNS + "SELECT %s, u.pid, u.name, u.pts, u.n, %s, %s "
+    "FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[]) "
+    "WITH ORDINALITY AS u(pid, name, pts, n, ord) ORDER BY u.ord " + _VIEWER_UPSERT_TAIL
+)
+_LEDGER_COLUMNS = (
+    "INSERT INTO progression_contribution (community_id, season_id, viewer_id, progress_id, "
+    "metric, value, points, message_id, occurred_at, created_at) "
+)
+_LEDGER_TAIL = (
+    "ON CONFLICT (community_id, message_id) WHERE message_id IS NOT NULL DO NOTHING "
+    "RETURNING message_id"
+)
+_LEDGER_INSERT_ARRAYS = (
+    _LEDGER_COLUMNS + "SELECT %s, %s, u.viewer_id, %s, u.metric, u.value, u.points, "
+    "u.message_id, u.occurred_at, %s "
+    "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], "
+    "%s::timestamptz[]) AS u(viewer_id, metric, value, points, message_id, occurred_at) "
+    + _LEDGER_TAIL
+)
+
+
 def _upsert_viewers(
     community_id: int, events: list[EngagementEvent], points: dict[int, int], now: datetime
 ) -> dict[str, int]:
@@ -225,22 +293,23 @@ def _upsert_viewers(
         entry[1] += points[event.index]
         entry[2] += 1
     rows = sorted(totals.items())
-    placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
-    params: list = []
-    for pid, (name, pts, count) in rows:
-        params += [community_id, pid, name[:100], pts, count, now, now]
-    sql = (
-        "INSERT INTO progression_viewer "
-        "(community_id, platform_user_id, display_name, points_total, events_total, first_seen_at, last_seen_at) "
-        f"VALUES {placeholders} "
-        "ON CONFLICT (community_id, platform_user_id) DO UPDATE SET "
-        "display_name = CASE WHEN excluded.display_name <> '' THEN excluded.display_name "
-        "ELSE progression_viewer.display_name END, "
-        "points_total = progression_viewer.points_total + excluded.points_total, "
-        "events_total = progression_viewer.events_total + excluded.events_total, "
-        "last_seen_at = excluded.last_seen_at "
-        "RETURNING id, platform_user_id"
-    )
+    if connection.vendor == "postgresql":
+        sql = _VIEWER_UPSERT_ARRAYS
+        params: list = [
+            community_id,
+            now,
+            now,
+            [pid for pid, _ in rows],
+            [name[:100] for _, (name, _, _) in rows],
+            [pts for _, (_, pts, _) in rows],
+            [count for _, (_, _, count) in rows],
+        ]
+    else:
+        placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
+        params = []
+        for pid, (name, pts, count) in rows:
+            params += [community_id, pid, name[:100], pts, count, now, now]
+        sql = f"{_VIEWER_COLUMNS}VALUES {placeholders} {_VIEWER_UPSERT_TAIL}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {pid: vid for vid, pid in cursor.fetchall()}
@@ -256,28 +325,37 @@ def _insert_ledger(
     now: datetime,
 ) -> set[str]:
     """Inserts the ledger rows; returns the message ids that were new (credited now)."""
-    placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(events))
-    params: list = []
-    for event in events:
-        params += [
+    if connection.vendor == "postgresql":
+        sql = _LEDGER_INSERT_ARRAYS
+        params: list = [
             community_id,
             season_id,
-            viewer_ids[event.platform_user_id],
             progress_id,
-            event.metric,
-            event.value,
-            points[event.index],
-            event.message_id,
-            event.occurred_at or now,
             now,
+            [viewer_ids[e.platform_user_id] for e in events],
+            [e.metric for e in events],
+            [e.value for e in events],
+            [points[e.index] for e in events],
+            [e.message_id for e in events],
+            [e.occurred_at or now for e in events],
         ]
-    sql = (
-        "INSERT INTO progression_contribution "
-        "(community_id, season_id, viewer_id, progress_id, metric, value, points, message_id, occurred_at, created_at) "
-        f"VALUES {placeholders} "
-        "ON CONFLICT (community_id, message_id) WHERE message_id IS NOT NULL DO NOTHING "
-        "RETURNING message_id"
-    )
+    else:
+        placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(events))
+        params = []
+        for event in events:
+            params += [
+                community_id,
+                season_id,
+                viewer_ids[event.platform_user_id],
+                progress_id,
+                event.metric,
+                event.value,
+                points[event.index],
+                event.message_id,
+                event.occurred_at or now,
+                now,
+            ]
+        sql = f"{_LEDGER_COLUMNS}VALUES {placeholders} {_LEDGER_TAIL}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {mid for (mid,) in cursor.fetchall() if mid is not None}

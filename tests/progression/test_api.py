@@ -15,6 +15,7 @@ from progression import ratelimit
 from progression.integrity import check_integrity
 from progression.models import Contribution, Unlock, UnlockProgress, Viewer, Vote, VoteSession
 from realtime.models import OutboxEvent
+from tests.asgi_client import asgi_post
 from tests.factories import (
     MembershipFactory,
     NodeFactory,
@@ -48,11 +49,18 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture
-def api(client):
-    """api(method, path, body=None, token=None): one request under /api/communities/."""
+@pytest.fixture(params=["ninja", "asgi"])
+def api(request, client):
+    """api(method, path, body=None, token=None): one request under /api/communities/.
+
+    Every test runs twice: bots' engagement POSTs go once through the Ninja route (Django's
+    test client) and once through the whole ASGI application, where the lean ingest edge and
+    its group-commit queue take them. Both must behave the same.
+    """
 
     def call(method: str, path: str, body=None, token: str | None = None):
+        if request.param == "asgi" and method == "post" and path.endswith("/engagement") and token:
+            return asgi_post(f"/api/communities/{path}", body, token)
         kwargs: dict = {"headers": {"Authorization": f"Bearer {token}"} if token else {}}
         if body is not None:
             kwargs.update(data=json.dumps(body), content_type="application/json")

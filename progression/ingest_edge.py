@@ -1,0 +1,153 @@
+"""The lean HTTP edge for bots' engagement: `POST /api/communities/<slug>/engagement` with a
+bearer token, served straight from ASGI.
+
+It is the busiest URL by far (every chat message), so it skips Django's middleware chain and
+view machinery (a dozen thread hand-offs per request) and joins the process's group-commit
+queue instead. It parses and answers exactly like the Ninja route (`progression.api`, which
+documents it in the OpenAPI schema and still serves session-authenticated callers); both call
+`progression.services.ingest.record_ingest_requests`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+import weakref
+from typing import Any
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from psycopg_pool import PoolTimeout
+
+from communities.errors import ApplicationError, InvalidInput, NotAuthenticated
+from config.logging import current_context_id
+from progression.engagement_io import answer, error_answer, error_body, parse_submission
+from progression.ingest_queue import IngestQueue
+from progression.services.ingest import IngestRequest
+
+logger = logging.getLogger(__name__)
+_PATH = re.compile(r"^/api/communities/(?P<slug>[^/]+)/engagement$")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_UNAVAILABLE = (PoolTimeout, OperationalError, InterfaceError)
+
+
+class IngestRoute:
+    """Takes bearer-token engagement POSTs; passes everything else to `app` untouched."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, IngestQueue] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        match = _takes(scope)
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        await self._serve(scope, receive, send, match)
+
+    def queue(self) -> IngestQueue:
+        loop = asyncio.get_running_loop()
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues[loop] = IngestQueue(
+                flushers=settings.INGEST_WRITERS,
+                max_waiting=settings.INGEST_MAX_WAITING,
+                max_events_per_write=settings.INGEST_MAX_EVENTS_PER_WRITE,
+            )
+        return queue
+
+    async def _serve(self, scope: dict, receive: Any, send: Any, match: tuple[str, str]) -> None:
+        slug, raw_token = match
+        headers = dict(scope.get("headers") or ())
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        context = current_context_id.set(request_id)
+        try:
+            body = await _read_body(receive)
+            status, payload, retry_after = await self._answer(slug, raw_token, body, request_id)
+            if status >= 500:
+                logger.error("engagement %s for %s: %s", status, slug, payload["error"]["message"])
+            elif status >= 400:
+                logger.warning("engagement %s for %s: %s", status, slug, payload["error"]["code"])
+            await _send_json(send, status, payload, request_id, retry_after)
+        finally:
+            current_context_id.reset(context)
+
+    async def _answer(
+        self, slug: str, raw_token: str, body: bytes, request_id: str
+    ) -> tuple[int, dict, int | None]:
+        try:
+            if not raw_token:
+                raise NotAuthenticated("Authorization must be 'Bearer <token>'.")
+            submission = parse_submission(_json(body))
+            request = IngestRequest(slug, submission, raw_token=raw_token)
+            reply = await self.queue().submit(request, request_id)
+            if isinstance(reply, BaseException):
+                raise reply
+        except ApplicationError as exc:
+            status, payload = error_answer(exc)
+            return status, payload, getattr(exc, "retry_after", None)
+        except _UNAVAILABLE as exc:
+            logger.error("engagement for %s: database unavailable: %s", slug, exc)
+            message = "The database did not answer in time; retry."
+            return 503, error_body("unavailable", message), 2
+        except Exception:
+            logger.exception("unhandled engagement error for %s", slug)
+            return 500, error_body("server_error", "Something went wrong on our side."), None
+        status, payload = answer(submission, reply)
+        return status, payload, 1 if status == 429 else None
+
+
+def _takes(scope: dict) -> tuple[str, str] | None:
+    """(slug, token) when this is a bearer-token engagement POST, else None."""
+    if scope["type"] != "http" or scope.get("method") != "POST":
+        return None
+    match = _PATH.match(scope.get("path", ""))
+    if match is None:
+        return None
+    for name, value in scope.get("headers") or ():
+        if name == b"authorization":
+            scheme, _, raw = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                return match["slug"], raw.strip()
+            return None
+    return None
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("The body is not valid JSON.", fields={"__all__": [str(exc)]}) from None
+
+
+async def _send_json(
+    send: Any, status: int, payload: dict, request_id: str, retry_after: int | None
+) -> None:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", request_id.encode()),
+        (b"x-content-type-options", b"nosniff"),
+    ]
+    if retry_after:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

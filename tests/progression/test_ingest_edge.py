@@ -1,0 +1,304 @@
+"""Bots' engagement through the lean ASGI edge and its group-commit queue.
+
+The request/response rules themselves run through both edges in test_api.py; these tests are
+about what only the edge does: writing many requests together, answering each one its own
+outcome, refusing a burst with 429, and never letting one request's failure answer another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from psycopg_pool import PoolTimeout
+
+from communities.errors import Overloaded
+from progression import ingest_queue
+from progression.engagement_io import parse_submission
+from progression.ingest_edge import _takes
+from progression.ingest_queue import IngestQueue
+from progression.integrity import check_integrity
+from progression.models import Contribution
+from progression.services import ingest as ingest_service
+from progression.services.engagement import EngagementResult
+from progression.services.ingest import IngestRequest
+from tests.asgi_client import asgi_post, asgi_request
+from tests.factories import CommunityFactory, NodeFactory, issue_token
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def target(community):
+    return NodeFactory(community=community, key="first", cost_override=10_000)
+
+
+@pytest.fixture
+def ingest(community):
+    return issue_token(community, "ingest").secret
+
+
+def msg(viewer: str, message_id: str | None = None, value: int = 1) -> dict:
+    event = {"platform_user_id": viewer, "metric": "message", "value": value}
+    if message_id:
+        event["message_id"] = message_id
+    return event
+
+
+def request_for(slug: str, token: str, *events: dict) -> IngestRequest:
+    payload = events[0] if len(events) == 1 else {"events": list(events)}
+    return IngestRequest(slug, parse_submission(payload), raw_token=token)
+
+
+def test_requests_waiting_behind_a_write_are_written_together_each_answered_its_own(
+    community, target, ingest
+):
+    requests = [
+        request_for(community.slug, ingest, msg(f"v{i}", f"m{i}", i + 1)) for i in range(30)
+    ]
+    requests.append(request_for(community.slug, ingest, msg("late", "m0")))  # a repeat of m0
+
+    async def scenario():
+        queue = IngestQueue(flushers=1, max_waiting=100, max_events_per_write=5000)
+        replies = await asyncio.gather(*(queue.submit(r) for r in requests))
+        return replies, queue.writes
+
+    replies, writes = asyncio.run(scenario())
+
+    assert writes <= 3, f"{len(requests)} requests took {writes} writes: no group commit"
+    for i, reply in enumerate(replies[:30]):
+        assert isinstance(reply, EngagementResult)
+        assert [(o.index, o.status, o.points) for o in reply.outcomes] == [(0, "accepted", i + 1)]
+        assert reply.credited == i + 1
+    assert [(o.index, o.status) for o in replies[30].outcomes] == [(0, "duplicate")]
+    assert replies[30].credited == 0
+    assert Contribution.objects.filter(community=community).count() == 30
+    assert sum(Contribution.objects.values_list("points", flat=True)) == sum(range(1, 31))
+    assert check_integrity(community) == []
+
+
+def test_a_write_never_carries_more_events_than_its_limit(community, target, ingest):
+    batch = [msg(f"v{i}", f"b{i}") for i in range(40)]
+    requests = [request_for(community.slug, ingest, *batch[i : i + 10]) for i in range(0, 40, 10)]
+
+    async def scenario():
+        queue = IngestQueue(flushers=1, max_waiting=100, max_events_per_write=20)
+        replies = await asyncio.gather(*(queue.submit(r) for r in requests))
+        return replies, queue.writes
+
+    replies, writes = asyncio.run(scenario())
+
+    assert writes == 3  # the first alone (nothing waited yet), then 20 + 10 events
+    assert all(reply.credited == 10 for reply in replies)
+    assert check_integrity(community) == []
+
+
+def test_a_burst_past_the_waiting_limit_is_refused_not_queued(community, target, ingest):
+    requests = [request_for(community.slug, ingest, msg(f"v{i}", f"m{i}")) for i in range(10)]
+
+    async def scenario():
+        queue = IngestQueue(flushers=1, max_waiting=3, max_events_per_write=5000)
+        return await asyncio.gather(*(queue.submit(r) for r in requests), return_exceptions=True)
+
+    replies = asyncio.run(scenario())
+
+    refused = [r for r in replies if isinstance(r, Overloaded)]
+    written = [r for r in replies if isinstance(r, EngagementResult)]
+    assert (len(written), len(refused)) == (4, 6)  # one writing, three waiting
+    assert Contribution.objects.filter(community=community).count() == 4
+    assert check_integrity(community) == []
+
+
+def test_a_bad_token_in_a_group_write_is_refused_alone(community, target, ingest):
+    other = CommunityFactory()
+    NodeFactory(community=other, key="first", cost_override=10_000)
+    other_token = issue_token(other, "ingest").secret
+    read_only = issue_token(community, "read").secret
+    requests = [
+        request_for(community.slug, ingest, msg("ann", "a1")),
+        request_for(community.slug, "ph_000000000000_forged", msg("bob", "b1")),
+        request_for(other.slug, other_token, msg("cid", "c1")),
+        request_for(community.slug, read_only, msg("dee", "d1")),
+        request_for("no-such-community", ingest, msg("eve", "e1")),
+        request_for(community.slug, ingest, msg("fay", "f1")),
+    ]
+
+    replies = ingest_service.record_ingest_requests(requests)
+
+    kinds = [type(r).__name__ if isinstance(r, Exception) else r.credited for r in replies]
+    assert kinds == [1, "NotAuthenticated", 1, "NotAllowed", "NotFound", 1]
+    assert Contribution.objects.filter(community=community).count() == 2
+    assert Contribution.objects.filter(community=other).count() == 1
+    assert check_integrity(community) == [] and check_integrity(other) == []
+
+
+def test_one_communitys_failed_write_does_not_answer_for_another(
+    community, target, ingest, monkeypatch
+):
+    other = CommunityFactory()
+    NodeFactory(community=other, key="first", cost_override=10_000)
+    other_token = issue_token(other, "ingest").secret
+    real = ingest_service.record_engagement_together
+
+    def failing_for_community(found, requests):  # noqa: ANN001, ANN202
+        if found.pk == community.pk:
+            raise PoolTimeout("couldn't get a connection after 10.00 sec")
+        return real(found, requests)
+
+    monkeypatch.setattr(ingest_service, "record_engagement_together", failing_for_community)
+
+    replies = ingest_service.record_ingest_requests(
+        [
+            request_for(community.slug, ingest, msg("ann", "a1")),
+            request_for(other.slug, other_token, msg("bob", "b1")),
+        ]
+    )
+
+    assert isinstance(replies[0], PoolTimeout)
+    assert isinstance(replies[1], EngagementResult) and replies[1].credited == 1
+    assert not Contribution.objects.filter(community=community).exists()
+
+
+def test_the_edge_answers_503_with_retry_after_when_the_database_pool_is_exhausted(
+    community, target, ingest, monkeypatch
+):
+    def exhausted(requests):  # noqa: ANN001, ANN202
+        raise PoolTimeout("couldn't get a connection after 10.00 sec")
+
+    monkeypatch.setattr(ingest_queue, "record_ingest_requests", exhausted)
+
+    response = asgi_post(f"/api/communities/{community.slug}/engagement", msg("ann"), ingest)
+
+    assert response.status_code == 503, response.content
+    assert response.json()["error"]["code"] == "unavailable"
+    assert response["Retry-After"] == "2"
+
+
+def test_the_ninja_route_answers_503_too_when_the_pool_is_exhausted(
+    client, community, target, ingest, monkeypatch
+):
+    from progression import api as progression_api
+
+    def exhausted(requests):  # noqa: ANN001, ANN202
+        raise PoolTimeout("couldn't get a connection after 10.00 sec")
+
+    monkeypatch.setattr(progression_api, "record_ingest_requests", exhausted)
+    response = client.post(
+        f"/api/communities/{community.slug}/engagement",
+        msg("ann"),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {ingest}"},
+    )
+    assert response.status_code == 503, response.content
+    assert response.json()["error"]["code"] == "unavailable"
+
+
+def test_a_burst_through_the_edge_gets_only_200_or_429_overloaded(
+    community, target, ingest, settings
+):
+    settings.INGEST_MAX_WAITING = 2
+    settings.INGEST_WRITERS = 1
+    path = f"/api/communities/{community.slug}/engagement"
+
+    async def burst():
+        import json
+
+        from tests.asgi_client import asgi_request
+
+        headers = {"Authorization": f"Bearer {ingest}", "Content-Type": "application/json"}
+        sends = [
+            asgi_request(
+                "POST", path, content=json.dumps(msg(f"v{i}", f"m{i}")).encode(), headers=headers
+            )
+            for i in range(20)
+        ]
+        return await asyncio.gather(*sends)
+
+    responses = asyncio.run(burst())
+
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) <= {200, 429} and 429 in statuses and 200 in statuses, statuses
+    refused = [r for r in responses if r.status_code == 429]
+    assert {r.json()["error"]["code"] for r in refused} == {"overloaded"}
+    assert all(r["Retry-After"] == "1" for r in refused)
+    accepted = statuses.count(200)
+    assert Contribution.objects.filter(community=community).count() == accepted
+    assert check_integrity(community) == []
+
+
+def test_the_edge_counts_its_writes(community, target, ingest):
+    before = dict(ingest_queue.totals)
+    response = asgi_post(f"/api/communities/{community.slug}/engagement", msg("ann"), ingest)
+    assert response.status_code == 200, response.content
+    assert response["X-Request-ID"]
+    assert ingest_queue.totals["requests"] == before["requests"] + 1
+
+
+def test_the_edge_keeps_the_callers_request_id(community, target, ingest):
+    response = asgi_post(
+        f"/api/communities/{community.slug}/engagement",
+        msg("ann"),
+        ingest,
+        headers={"X-Request-ID": "bot-42"},
+    )
+    assert response["X-Request-ID"] == "bot-42"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [(b"{not json", "__all__"), (b'{"events": "x"}', "events"), (b"[1, 2]", "__all__")],
+)
+def test_malformed_bodies_get_400_with_fields_from_the_edge(community, target, ingest, body, field):
+    response = asgi_post(f"/api/communities/{community.slug}/engagement", body, ingest)
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid" and field in error["fields"]
+    assert not Contribution.objects.exists()
+
+
+def test_an_oversized_body_gets_413_from_the_edge(community, target, ingest, settings):
+    settings.API_MAX_BODY_BYTES = 2048
+    body = {"events": [msg(f"viewer-{i}", f"message-{i}") for i in range(100)]}
+    response = asgi_post(f"/api/communities/{community.slug}/engagement", body, ingest)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "body_too_large"
+    assert not Contribution.objects.exists()
+
+
+def test_an_empty_bearer_token_is_refused_with_401(community, target):
+    response = asgi_post(
+        f"/api/communities/{community.slug}/engagement",
+        msg("ann"),
+        None,
+        headers={"Authorization": "Bearer "},
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_only_bearer_engagement_posts_take_the_edge():
+    def scope(method="POST", path="/api/communities/c/engagement", auth=b"Bearer ph_x"):  # noqa: ANN001, ANN202
+        headers = [(b"authorization", auth)] if auth else []
+        return {"type": "http", "method": method, "path": path, "headers": headers}
+
+    assert _takes(scope()) == ("c", "ph_x")
+    assert _takes(scope(auth=None)) is None  # a session: Django checks CSRF and the user
+    assert _takes(scope(auth=b"Basic abc")) is None
+    assert _takes(scope(method="GET")) is None
+    assert _takes(scope(path="/api/communities/c/engagement/x")) is None
+    assert _takes(scope(path="/api/communities/c/progression")) is None
+    assert _takes({"type": "websocket", "path": "/api/communities/c/engagement"}) is None
+
+
+def test_a_session_post_without_a_token_still_reaches_django_and_its_checks(community, target):
+    response = asyncio.run(
+        asgi_request(
+            "POST",
+            f"/api/communities/{community.slug}/engagement",
+            content=b'{"platform_user_id": "ann", "metric": "message"}',
+            headers={"Content-Type": "application/json"},
+        )
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert not Contribution.objects.exists()
