@@ -8,11 +8,12 @@ touch different shards, so there is no single row every message must queue on.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -117,17 +118,29 @@ def record_engagement_together(
     """Several requests' events credited as one batch (one transaction, one shard update),
     each request answered with its own outcomes. Requests are taken in order, so when two
     carry the same message id the earlier one is credited."""
+    if len(requests) == 1:
+        return [record_engagement(community, requests[0])]
     merged: list[EngagementEvent] = []
     owners: list[tuple[int, int]] = []  # merged position -> (request, index in the request)
     for number, events in enumerate(requests):
-        for event in events:
-            owners.append((number, event.index))
-            merged.append(replace(event, index=len(merged)))
+        for e in events:
+            owners.append((number, e.index))
+            merged.append(
+                EngagementEvent(
+                    len(merged),
+                    e.platform_user_id,
+                    e.metric,
+                    e.value,
+                    e.display_name,
+                    e.message_id,
+                    e.occurred_at,
+                )
+            )
     result = record_engagement(community, merged)
     per_request: list[list[Outcome]] = [[] for _ in requests]
-    for outcome in result.outcomes:
-        number, index = owners[outcome.index]
-        per_request[number].append(replace(outcome, index=index))
+    for o in result.outcomes:
+        number, index = owners[o.index]
+        per_request[number].append(Outcome(index, o.status, o.points, o.reason))
     answers = []
     for outcomes in per_request:
         counts: dict[str, int] = defaultdict(int)
@@ -219,7 +232,13 @@ def _credit(
     outcomes: dict[int, Outcome],
 ) -> int:
     now = timezone.now()
-    points = {event.index: _points(event, weights, multiplier) for event in events}
+    memo: dict[tuple[str, int], int] = {}  # most events are (message, 1): one Decimal sum each
+    points = {}
+    for event in events:
+        key = (event.metric, event.value)
+        if key not in memo:
+            memo[key] = _points(event, weights, multiplier)
+        points[event.index] = memo[key]
     viewer_ids = _upsert_viewers(community.pk, events, points, now)
     inserted = _insert_ledger(community.pk, season_id, progress_id, events, points, viewer_ids, now)
     credited = 0
@@ -257,12 +276,13 @@ _VIEWER_COLUMNS = (
     "INSERT INTO progression_viewer (community_id, platform_user_id, display_name, "
     "points_total, events_total, first_seen_at, last_seen_at) "
 )
-# PostgreSQL: one array per column, so the statement text is the same for 1 or 1,000 events
-# (no 10,000-placeholder statement for the driver to rewrite and the server to plan).
-_VIEWER_UPSERT_ARRAYS = (
-    _VIEWER_COLUMNS + "SELECT %s, u.pid, u.name, u.pts, u.n, %s, %s "
-    "FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[]) "
-    "WITH ORDINALITY AS u(pid, name, pts, n, ord) ORDER BY u.ord " + _VIEWER_UPSERT_TAIL
+# PostgreSQL: the rows travel as one JSON parameter, so the statement text is the same for 1 or
+# 1,000 events (no 10,000-placeholder statement for the driver to rewrite and the server to
+# plan) and the driver quotes one string instead of formatting thousands of values.
+_VIEWER_UPSERT_JSON = (
+    _VIEWER_COLUMNS + "SELECT %s, r.v->>0, r.v->>1, (r.v->>2)::bigint, (r.v->>3)::bigint, %s, %s "
+    "FROM json_array_elements(%s::json) WITH ORDINALITY AS r(v, ord) ORDER BY r.ord "
+    + _VIEWER_UPSERT_TAIL
 )
 _LEDGER_COLUMNS = (
     "INSERT INTO progression_contribution (community_id, season_id, viewer_id, progress_id, "
@@ -272,12 +292,10 @@ _LEDGER_TAIL = (
     "ON CONFLICT (community_id, message_id) WHERE message_id IS NOT NULL DO NOTHING "
     "RETURNING message_id"
 )
-_LEDGER_INSERT_ARRAYS = (
-    _LEDGER_COLUMNS + "SELECT %s, %s, u.viewer_id, %s, u.metric, u.value, u.points, "
-    "u.message_id, u.occurred_at, %s "
-    "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], "
-    "%s::timestamptz[]) AS u(viewer_id, metric, value, points, message_id, occurred_at) "
-    + _LEDGER_TAIL
+_LEDGER_INSERT_JSON = (
+    _LEDGER_COLUMNS + "SELECT %s, %s, (r.v->>0)::bigint, %s, r.v->>1, (r.v->>2)::bigint, "
+    "(r.v->>3)::bigint, r.v->>4, COALESCE((r.v->>5)::timestamptz, %s), %s "
+    "FROM json_array_elements(%s::json) AS r(v) " + _LEDGER_TAIL
 )
 
 
@@ -294,16 +312,9 @@ def _upsert_viewers(
         entry[2] += 1
     rows = sorted(totals.items())
     if connection.vendor == "postgresql":
-        sql = _VIEWER_UPSERT_ARRAYS
-        params: list = [
-            community_id,
-            now,
-            now,
-            [pid for pid, _ in rows],
-            [name[:100] for _, (name, _, _) in rows],
-            [pts for _, (_, pts, _) in rows],
-            [count for _, (_, _, count) in rows],
-        ]
+        sql = _VIEWER_UPSERT_JSON
+        body = [[pid, name[:100], pts, count] for pid, (name, pts, count) in rows]
+        params: list = [community_id, now, now, json.dumps(body, separators=(",", ":"))]
     else:
         placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
         params = []
@@ -326,18 +337,25 @@ def _insert_ledger(
 ) -> set[str]:
     """Inserts the ledger rows; returns the message ids that were new (credited now)."""
     if connection.vendor == "postgresql":
-        sql = _LEDGER_INSERT_ARRAYS
+        sql = _LEDGER_INSERT_JSON
+        body = [
+            [
+                viewer_ids[e.platform_user_id],
+                e.metric,
+                e.value,
+                points[e.index],
+                e.message_id,
+                e.occurred_at.isoformat() if e.occurred_at else None,
+            ]
+            for e in events
+        ]
         params: list = [
             community_id,
             season_id,
             progress_id,
             now,
-            [viewer_ids[e.platform_user_id] for e in events],
-            [e.metric for e in events],
-            [e.value for e in events],
-            [points[e.index] for e in events],
-            [e.message_id for e in events],
-            [e.occurred_at or now for e in events],
+            now,
+            json.dumps(body, separators=(",", ":")),
         ]
     else:
         placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(events))
