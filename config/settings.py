@@ -165,7 +165,10 @@ INGEST_WRITERS = env_int(
     "INGEST_WRITERS", 2 if DATABASE_URL else 1, minimum=1, maximum=max(1, DB_POOL_MAX // 2)
 )
 INGEST_MAX_WAITING = env_int("INGEST_MAX_WAITING", 400, minimum=1)
-INGEST_MAX_EVENTS_PER_WRITE = env_int("INGEST_MAX_EVENTS_PER_WRITE", 5000, minimum=1)
+# SQLite caps a statement's parameters (32,766): 1,000 events (10 each) per write there.
+INGEST_MAX_EVENTS_PER_WRITE = env_int(
+    "INGEST_MAX_EVENTS_PER_WRITE", 5000 if DATABASE_URL else 1000, minimum=1
+)
 
 # --- Realtime ------------------------------------------------------------------------------
 OUTBOX_RETENTION_SECONDS = env_int("OUTBOX_RETENTION_SECONDS", 24 * 3600, minimum=60)

@@ -143,7 +143,10 @@ class ProgressionSettings(models.Model):
 
 
 class Viewer(models.Model):
-    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="viewers")
+    # Indexed by the unique (community, platform_user_id); a second index would only slow writes.
+    community = models.ForeignKey(
+        Community, on_delete=models.CASCADE, related_name="viewers", db_index=False
+    )
     platform_user_id = models.CharField(max_length=100)
     display_name = models.CharField(max_length=100, blank=True, default="")
     points_total = models.BigIntegerField(default=0)
@@ -219,9 +222,13 @@ class Contribution(models.Model):
     """The ledger: one row per credited engagement event."""
 
     community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="+")
-    season = models.ForeignKey(Season, on_delete=models.CASCADE, related_name="+")
+    # season and progress lead the two composite indexes below; their own single-column
+    # indexes would cost every ledger insert and serve no query.
+    season = models.ForeignKey(Season, on_delete=models.CASCADE, related_name="+", db_index=False)
     viewer = models.ForeignKey(Viewer, on_delete=models.CASCADE, related_name="contributions")
-    progress = models.ForeignKey(UnlockProgress, on_delete=models.CASCADE, related_name="+")
+    progress = models.ForeignKey(
+        UnlockProgress, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     metric = models.CharField(max_length=40)
     value = models.BigIntegerField()
     points = models.BigIntegerField()

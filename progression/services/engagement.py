@@ -239,27 +239,27 @@ def _credit(
         if key not in memo:
             memo[key] = _points(event, weights, multiplier)
         points[event.index] = memo[key]
-    viewer_ids = _upsert_viewers(community.pk, events, points, now)
+    # Order matters for concurrent writers: nothing below locks an existing viewer row until the
+    # totals are added, last, just before commit; so batches sharing viewers overlap their
+    # ledger inserts and queue only for that short final statement (sorted: no deadlocks).
+    viewer_ids = _viewer_ids(community.pk, events, now)
     inserted = _insert_ledger(community.pk, season_id, progress_id, events, points, viewer_ids, now)
     credited = 0
-    refunds: dict[int, tuple[int, int]] = defaultdict(lambda: (0, 0))
+    accepted: list[EngagementEvent] = []
     for event in events:
         if event.message_id is None or event.message_id in inserted:
             outcomes[event.index] = Outcome(event.index, "accepted", points=points[event.index])
             credited += points[event.index]
+            accepted.append(event)
         else:
             outcomes[event.index] = Outcome(
                 event.index, "duplicate", reason="message already credited"
             )
-            vid = viewer_ids[event.platform_user_id]
-            p, n = refunds[vid]
-            refunds[vid] = (p + points[event.index], n + 1)
-    _refund_viewers(refunds)
-    accepted = sum(1 for e in events if outcomes[e.index].status == "accepted")
     if accepted:
         PointsShard.objects.filter(season_id=season_id, shard=random.randrange(SHARDS)).update(  # noqa: S311
-            points=F("points") + credited, events=F("events") + accepted
+            points=F("points") + credited, events=F("events") + len(accepted)
         )
+        _upsert_viewers(community.pk, accepted, points, now)
     return credited
 
 
@@ -299,10 +299,58 @@ _LEDGER_INSERT_JSON = (
 )
 
 
+_VIEWERS_MISSING_JSON = (
+    _VIEWER_COLUMNS + "SELECT %s, r.v->>0, r.v->>1, 0, 0, %s, %s "
+    "FROM json_array_elements(%s::json) WITH ORDINALITY AS r(v, ord) ORDER BY r.ord "
+    "ON CONFLICT (community_id, platform_user_id) DO NOTHING"
+)
+_VIEWER_IDS_JSON = (
+    "SELECT id, platform_user_id FROM progression_viewer WHERE community_id = %s "
+    "AND platform_user_id IN (SELECT json_array_elements_text(%s::json))"
+)
+
+
+def _viewer_ids(community_id: int, events: list[EngagementEvent], now: datetime) -> dict[str, int]:
+    """Creates the viewers seen for the first time (totals 0) and returns every viewer's id.
+    Existing rows are only read, never locked; a viewer another batch is creating right now
+    is waited for (the unique index) and then read."""
+    names: dict[str, str] = {}
+    for event in events:
+        if event.display_name or event.platform_user_id not in names:
+            names[event.platform_user_id] = event.display_name[:100]
+    rows = sorted(names.items())
+    pids = [pid for pid, _ in rows]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                _VIEWERS_MISSING_JSON,
+                [community_id, now, now, json.dumps(rows, separators=(",", ":"))],
+            )
+            cursor.execute(_VIEWER_IDS_JSON, [community_id, json.dumps(pids)])
+        else:
+            placeholders = ",".join(["(%s,%s,%s,0,0,%s,%s)"] * len(rows))
+            params: list = []
+            for pid, name in rows:
+                params += [community_id, pid, name, now, now]
+            cursor.execute(
+                f"{_VIEWER_COLUMNS}VALUES {placeholders} "
+                "ON CONFLICT (community_id, platform_user_id) DO NOTHING",
+                params,
+            )
+            marks = ",".join(["%s"] * len(pids))
+            cursor.execute(
+                "SELECT id, platform_user_id FROM progression_viewer "
+                f"WHERE community_id = %s AND platform_user_id IN ({marks})",
+                [community_id, *pids],
+            )
+        return {pid: vid for vid, pid in cursor.fetchall()}
+
+
 def _upsert_viewers(
     community_id: int, events: list[EngagementEvent], points: dict[int, int], now: datetime
 ) -> dict[str, int]:
-    """Creates missing viewers and adds the batch's totals, in a fixed order (no deadlocks)."""
+    """Adds the credited events to the viewers' totals (and names), in a fixed order (no
+    deadlocks). An upsert, so it is also correct for a viewer nobody created yet."""
     totals: dict[str, list] = {}
     for event in events:
         entry = totals.setdefault(event.platform_user_id, [event.display_name, 0, 0])
@@ -377,13 +425,3 @@ def _insert_ledger(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {mid for (mid,) in cursor.fetchall() if mid is not None}
-
-
-def _refund_viewers(refunds: dict[int, tuple[int, int]]) -> None:
-    """Takes back what the viewer upsert added for events that turned out to be repeats."""
-    from progression.models import Viewer
-
-    for viewer_id, (pts, count) in sorted(refunds.items()):
-        Viewer.objects.filter(pk=viewer_id).update(
-            points_total=F("points_total") - pts, events_total=F("events_total") - count
-        )
