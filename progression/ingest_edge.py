@@ -11,13 +11,13 @@ documents it in the OpenAPI schema and still serves session-authenticated caller
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import uuid
 import weakref
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from psycopg_pool import PoolTimeout
@@ -132,15 +132,15 @@ async def _read_body(receive: Any) -> bytes:
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise InvalidInput("The body is not valid JSON.", fields={"__all__": [str(exc)]}) from None
 
 
 async def _send_json(
     send: Any, status: int, payload: dict, request_id: str, retry_after: int | None
 ) -> None:
-    body = json.dumps(payload, separators=(",", ":")).encode()
+    body = orjson.dumps(payload)
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -13,34 +13,31 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-_LUA = """
+# Viewer buckets (all with the same rate and burst) then, last, the community's bucket, asked
+# for what the viewers were granted. ARGV: viewer rate, burst, community rate, burst, wants...
+_LUA_VIEWERS_THEN_COMMUNITY = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
-local granted = {}
-for i, key in ipairs(KEYS) do
-  local base = (i - 1) * 3
-  local rate = tonumber(ARGV[base + 1])
-  local burst = tonumber(ARGV[base + 2])
-  local want = tonumber(ARGV[base + 3])
+local function take(key, rate, burst, want)
   local state = redis.call('HMGET', key, 't', 'ts')
   local tokens = tonumber(state[1])
   local ts = tonumber(state[2])
   if tokens == nil then tokens = burst; ts = now end
   tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
   local give = math.min(want, math.floor(tokens))
-  tokens = tokens - give
-  redis.call('HSET', key, 't', tostring(tokens), 'ts', tostring(now))
+  redis.call('HSET', key, 't', tostring(tokens - give), 'ts', tostring(now))
   redis.call('PEXPIRE', key, math.ceil(burst * 1000 / rate) + 1000)
-  granted[i] = give
+  return give
 end
+local vrate, vburst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local granted, total = {}, 0
+for i = 1, #KEYS - 1 do
+  granted[i] = take(KEYS[i], vrate, vburst, tonumber(ARGV[i + 4]))
+  total = total + granted[i]
+end
+granted[#KEYS] = take(KEYS[#KEYS], tonumber(ARGV[3]), tonumber(ARGV[4]), total)
 return granted
 """
-# The last key is the community's bucket: it is asked for what the viewer buckets granted.
-_LUA_CHAINED = _LUA.replace(
-    "local want = tonumber(ARGV[base + 3])",
-    "local want = tonumber(ARGV[base + 3])\n"
-    "  if i == #KEYS and want < 0 then want = 0; for j = 1, i - 1 do want = want + granted[j] end end",
-)
 
 
 @dataclass(frozen=True)
@@ -74,36 +71,30 @@ class _LocalBuckets:
 
 
 _local = _LocalBuckets()
-_script = None
 _chained_script = None
 
 
-def take(buckets: list[Bucket]) -> list[int]:
-    """How many of the wanted tokens each bucket grants, in order."""
-    if not buckets:
-        return []
+def take_for_viewers(
+    community_key: str,
+    viewer_keys: list[str],
+    wants: list[int],
+    *,
+    viewer_rate: float,
+    viewer_burst: int,
+    community_rate: float,
+    community_burst: int,
+) -> tuple[list[int], int]:
+    """Each viewer's bucket first, then the community's bucket for the sum they granted; one
+    round trip. Returns (granted per viewer, granted by the community)."""
     if settings.REDIS_URL is None:
-        return _local.take(buckets)
-    global _script
-    from django_redis import get_redis_connection
-
-    client = get_redis_connection("default")
-    if _script is None:
-        _script = client.register_script(_LUA)
-    args: list[float | int] = []
-    for bucket in buckets:
-        args += [bucket.rate, bucket.burst, bucket.want]
-    keys = [f"ph:rl:{bucket.key}" for bucket in buckets]
-    return [int(n) for n in _script(keys=keys, args=args, client=client)]
-
-
-def take_chained(viewers: list[Bucket], community: Bucket) -> tuple[list[int], int]:
-    """Viewer buckets first, then the community bucket for the sum they granted; one round trip.
-    `community.want` is ignored."""
-    if settings.REDIS_URL is None:
-        granted = _local.take(viewers)
+        granted = _local.take(
+            [
+                Bucket(k, viewer_rate, viewer_burst, w)
+                for k, w in zip(viewer_keys, wants, strict=True)
+            ]
+        )
         (shared,) = _local.take(
-            [Bucket(community.key, community.rate, community.burst, sum(granted))]
+            [Bucket(community_key, community_rate, community_burst, sum(granted))]
         )
         return granted, shared
     global _chained_script
@@ -111,14 +102,12 @@ def take_chained(viewers: list[Bucket], community: Bucket) -> tuple[list[int], i
 
     client = get_redis_connection("default")
     if _chained_script is None:
-        _chained_script = client.register_script(_LUA_CHAINED)
-    args: list[float | int] = []
-    for bucket in viewers:
-        args += [bucket.rate, bucket.burst, bucket.want]
-    args += [community.rate, community.burst, -1]
-    keys = [f"ph:rl:{bucket.key}" for bucket in [*viewers, community]]
-    result = [int(n) for n in _chained_script(keys=keys, args=args, client=client)]
-    return result[:-1], result[-1]
+        _chained_script = client.register_script(_LUA_VIEWERS_THEN_COMMUNITY)
+    keys = [f"ph:rl:{key}" for key in viewer_keys]
+    keys.append(f"ph:rl:{community_key}")
+    args = [viewer_rate, viewer_burst, community_rate, community_burst, *wants]
+    result = _chained_script(keys=keys, args=args, client=client)
+    return [int(n) for n in result[:-1]], int(result[-1])
 
 
 def reset_local() -> None:

@@ -186,15 +186,14 @@ def _apply_rate_limits(
     for event in events:
         per_viewer[event.platform_user_id].append(event)
     viewers = list(per_viewer)
-    buckets = [
-        ratelimit.Bucket(
-            f"v:{community_id}:{pid}", limits.viewer_rate, limits.viewer_burst, len(per_viewer[pid])
-        )
-        for pid in viewers
-    ]
-    granted, community_granted = ratelimit.take_chained(
-        buckets,
-        ratelimit.Bucket(f"c:{community_id}", limits.community_rate, limits.community_burst, 0),
+    granted, community_granted = ratelimit.take_for_viewers(
+        f"c:{community_id}",
+        [f"v:{community_id}:{pid}" for pid in viewers],
+        [len(per_viewer[pid]) for pid in viewers],
+        viewer_rate=limits.viewer_rate,
+        viewer_burst=limits.viewer_burst,
+        community_rate=limits.community_rate,
+        community_burst=limits.community_burst,
     )
     passed: set[int] = set()
     for pid, count in zip(viewers, granted, strict=True):
