@@ -49,7 +49,25 @@ def check_integrity(community: Community) -> list[str]:
         )
         if ledger_total != viewer_total:
             breaches.append(f"viewer totals {viewer_total} != ledger {ledger_total}")
+        breaches += _check_references(community)
     return breaches
+
+
+def _check_references(community: Community) -> list[str]:
+    """The ledger's community, season and progress columns carry no foreign-key constraint
+    (thousands of checks per batch at commit, for rows that are never deleted on their own);
+    the service writes them from the row it just read, and this proves it."""
+    ledger = Contribution.objects.filter(community=community)
+    out = []
+    owned = {
+        "season": Season.objects.filter(community=community).values("pk"),
+        "progress": UnlockProgress.objects.filter(community=community).values("pk"),
+    }
+    for name, ids in owned.items():
+        stray = ledger.exclude(**{f"{name}_id__in": ids}).count()
+        if stray:
+            out.append(f"{stray} ledger rows whose {name} is missing or another community's")
+    return out
 
 
 def _check_season(season: Season) -> list[str]:

@@ -221,13 +221,21 @@ class PointsShard(models.Model):
 class Contribution(models.Model):
     """The ledger: one row per credited engagement event."""
 
-    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="+")
+    community = models.ForeignKey(
+        Community, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     # season and progress lead the two composite indexes below; their own single-column
     # indexes would cost every ledger insert and serve no query.
-    season = models.ForeignKey(Season, on_delete=models.CASCADE, related_name="+", db_index=False)
+    season = models.ForeignKey(
+        Season, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     viewer = models.ForeignKey(Viewer, on_delete=models.CASCADE, related_name="contributions")
     progress = models.ForeignKey(
-        UnlockProgress, on_delete=models.CASCADE, related_name="+", db_index=False
+        UnlockProgress,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     metric = models.CharField(max_length=40)
     value = models.BigIntegerField()

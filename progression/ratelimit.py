@@ -18,24 +18,32 @@ from django.conf import settings
 _LUA_VIEWERS_THEN_COMMUNITY = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
-local function take(key, rate, burst, want)
-  local state = redis.call('HMGET', key, 't', 'ts')
-  local tokens = tonumber(state[1])
-  local ts = tonumber(state[2])
-  if tokens == nil then tokens = burst; ts = now end
+local states = {}
+for first = 1, #KEYS, 1000 do  -- one MGET per 1,000 buckets (Lua's unpack has a limit)
+  local chunk = redis.call('MGET', unpack(KEYS, first, math.min(first + 999, #KEYS)))
+  for j = 1, #chunk do states[first + j - 1] = chunk[j] end
+end
+local function take(i, rate, burst, want)
+  local tokens, ts = burst, now
+  local state = states[i]
+  if state then  -- "tokens:timestamp_ms"
+    local sep = string.find(state, ':', 1, true)
+    tokens = tonumber(string.sub(state, 1, sep - 1))
+    ts = tonumber(string.sub(state, sep + 1))
+  end
   tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
   local give = math.min(want, math.floor(tokens))
-  redis.call('HSET', key, 't', tostring(tokens - give), 'ts', tostring(now))
-  redis.call('PEXPIRE', key, math.ceil(burst * 1000 / rate) + 1000)
+  redis.call('SET', KEYS[i], tostring(tokens - give) .. ':' .. tostring(now),
+             'PX', math.ceil(burst * 1000 / rate) + 1000)
   return give
 end
 local vrate, vburst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local granted, total = {}, 0
 for i = 1, #KEYS - 1 do
-  granted[i] = take(KEYS[i], vrate, vburst, tonumber(ARGV[i + 4]))
+  granted[i] = take(i, vrate, vburst, tonumber(ARGV[i + 4]))
   total = total + granted[i]
 end
-granted[#KEYS] = take(KEYS[#KEYS], tonumber(ARGV[3]), tonumber(ARGV[4]), total)
+granted[#KEYS] = take(#KEYS, tonumber(ARGV[3]), tonumber(ARGV[4]), total)
 return granted
 """
 
@@ -103,8 +111,8 @@ def take_for_viewers(
     client = get_redis_connection("default")
     if _chained_script is None:
         _chained_script = client.register_script(_LUA_VIEWERS_THEN_COMMUNITY)
-    keys = [f"ph:rl:{key}" for key in viewer_keys]
-    keys.append(f"ph:rl:{community_key}")
+    keys = [f"ph:rl2:{key}" for key in viewer_keys]
+    keys.append(f"ph:rl2:{community_key}")
     args = [viewer_rate, viewer_burst, community_rate, community_burst, *wants]
     result = _chained_script(keys=keys, args=args, client=client)
     return [int(n) for n in result[:-1]], int(result[-1])

@@ -11,11 +11,12 @@ from config.celery import app as celery_app
 from progression import cache as progression_cache
 from progression import events, ratelimit
 from progression.integrity import check_integrity
-from progression.models import PointsShard, UnlockProgress, Viewer
+from progression.models import Contribution, PointsShard, UnlockProgress, Viewer
 from progression.services import admin_actions, voting
 from progression.services.engagement import EngagementEvent, record_engagement
+from progression.services.state import active_state
 from realtime.models import OutboxEvent
-from tests.factories import NodeFactory, PrerequisiteFactory
+from tests.factories import CommunityFactory, NodeFactory, PrerequisiteFactory
 
 # Real commits: after-commit work (the unlock task, run eagerly) happens as in production, and
 # check_integrity can open its own repeatable-read transaction.
@@ -119,6 +120,27 @@ def test_a_viewer_total_that_disagrees_with_the_ledger_is_a_breach(played):
     Viewer.objects.filter(community=played, platform_user_id="ann").update(points_total=1)
 
     assert any("viewer totals" in b for b in breaches(played))
+
+
+def test_ledger_rows_pointing_at_another_communitys_progress_are_a_breach(played):
+    elsewhere = CommunityFactory()
+    NodeFactory(community=elsewhere, key="x", cost_override=100)
+    other_progress = active_state(elsewhere)
+    Contribution.objects.filter(community=played, viewer__platform_user_id="cid").update(
+        progress_id=other_progress.progress_id
+    )
+
+    found = breaches(played)
+
+    assert found == ["1 ledger rows whose progress is missing or another community's"], found
+
+
+def test_ledger_rows_pointing_at_a_missing_season_are_a_breach(played):
+    Contribution.objects.filter(community=played, viewer__platform_user_id="ann").update(
+        season_id=10_000_000
+    )
+
+    assert any("whose season is missing" in b for b in breaches(played))
 
 
 def test_a_progress_that_starts_at_the_wrong_offset_is_a_breach(played):
