@@ -298,12 +298,20 @@ _LEDGER_INSERT_JSON = (
 )
 
 
-_VIEWERS_MISSING_JSON = (
-    _VIEWER_COLUMNS + "SELECT %s, r.v->>0, r.v->>1, 0, 0, %s, %s "
-    "FROM json_array_elements(%s::json) WITH ORDINALITY AS r(v, ord) ORDER BY r.ord "
-    "ON CONFLICT (community_id, platform_user_id) DO NOTHING"
-)
+# One round trip: create the viewers seen for the first time (totals 0) and read every id. The
+# read half sees the statement's snapshot, so a viewer that another batch created and committed
+# while this statement waited on it is read again by `_viewer_ids` (rare).
 _VIEWER_IDS_JSON = (
+    "WITH input AS (SELECT r.v->>0 AS pid, r.v->>1 AS name, r.ord "
+    "FROM json_array_elements(%s::json) WITH ORDINALITY AS r(v, ord)), "
+    "created AS (" + _VIEWER_COLUMNS + "SELECT %s, i.pid, i.name, 0, 0, %s, %s FROM input i "
+    "ORDER BY i.ord ON CONFLICT (community_id, platform_user_id) DO NOTHING "
+    "RETURNING id, platform_user_id) "
+    "SELECT id, platform_user_id FROM created UNION ALL "
+    "SELECT v.id, v.platform_user_id FROM progression_viewer v JOIN input i "
+    "ON v.platform_user_id = i.pid WHERE v.community_id = %s"
+)
+_VIEWER_IDS_AGAIN_JSON = (
     "SELECT id, platform_user_id FROM progression_viewer WHERE community_id = %s "
     "AND platform_user_id IN (SELECT json_array_elements_text(%s::json))"
 )
@@ -321,11 +329,14 @@ def _viewer_ids(community_id: int, events: list[EngagementEvent], now: datetime)
     pids = [pid for pid, _ in rows]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                _VIEWERS_MISSING_JSON,
-                [community_id, now, now, json.dumps(rows, separators=(",", ":"))],
-            )
-            cursor.execute(_VIEWER_IDS_JSON, [community_id, json.dumps(pids)])
+            body = json.dumps(rows, separators=(",", ":"))
+            cursor.execute(_VIEWER_IDS_JSON, [body, community_id, now, now, community_id])
+            ids = {pid: vid for vid, pid in cursor.fetchall()}
+            if len(ids) < len(pids):  # created meanwhile by a batch that committed first
+                missing = [pid for pid in pids if pid not in ids]
+                cursor.execute(_VIEWER_IDS_AGAIN_JSON, [community_id, json.dumps(missing)])
+                ids.update({pid: vid for vid, pid in cursor.fetchall()})
+            return ids
         else:
             placeholders = ",".join(["(%s,%s,%s,0,0,%s,%s)"] * len(rows))
             params: list = []
