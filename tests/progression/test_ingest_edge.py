@@ -13,6 +13,7 @@ import pytest
 from psycopg_pool import PoolTimeout
 
 from communities.errors import Overloaded
+from config.celery import app as celery_app
 from progression import ingest_queue
 from progression.engagement_io import parse_submission
 from progression.ingest_edge import _takes
@@ -26,6 +27,16 @@ from tests.asgi_client import asgi_post, asgi_request
 from tests.factories import CommunityFactory, NodeFactory, issue_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _eager_tasks():
+    """After-commit tasks (snapshots, unlocks) run at once, not on a timer after the test."""
+    conf = celery_app.conf
+    saved = conf.task_always_eager, conf.task_eager_propagates
+    conf.task_always_eager = conf.task_eager_propagates = True
+    yield
+    conf.task_always_eager, conf.task_eager_propagates = saved
 
 
 @pytest.fixture
@@ -302,3 +313,26 @@ def test_a_session_post_without_a_token_still_reaches_django_and_its_checks(comm
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
     assert not Contribution.objects.exists()
+
+
+def test_small_requests_share_one_write_while_batches_get_a_second_writer(
+    community, target, ingest
+):
+    singles = [request_for(community.slug, ingest, msg(f"s{i}", f"s{i}")) for i in range(3)]
+    batches = [
+        request_for(community.slug, ingest, *[msg(f"b{n}-{i}", f"b{n}-{i}") for i in range(10)])
+        for n in range(3)
+    ]
+
+    async def scenario(requests):  # noqa: ANN001, ANN202
+        queue = IngestQueue(flushers=2, max_waiting=100, max_events_per_write=100)
+        tasks = [asyncio.ensure_future(queue.submit(r)) for r in requests]
+        await asyncio.sleep(0)  # every submit has queued; writes started as the rule allows
+        running = queue._running
+        await asyncio.gather(*tasks)
+        return running
+
+    assert asyncio.run(scenario(singles)) == 1  # the other two wait for the next write
+    assert asyncio.run(scenario(batches)) == 2  # 10 events each: worth a second writer
+    assert Contribution.objects.filter(community=community).count() == 3 + 30
+    assert check_integrity(community) == []
