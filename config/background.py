@@ -31,10 +31,23 @@ def ensure_started() -> None:
             threading.Thread(target=_beat_forever, name="in-process-beat", daemon=True).start()
 
 
-def _beat_forever() -> None:
+def beat_tasks() -> dict[str, Any]:
+    """The scheduled tasks by entry name. Celery's autodiscovery is lazy (a worker triggers it
+    at start); a web process must import the apps' task modules itself or nothing is found."""
     from config.celery import app
 
+    app.loader.import_default_modules()
     schedule: dict[str, Any] = settings.CELERY_BEAT_SCHEDULE
+    return {name: app.tasks[entry["task"]] for name, entry in schedule.items()}
+
+
+def _beat_forever() -> None:
+    schedule: dict[str, Any] = settings.CELERY_BEAT_SCHEDULE
+    try:
+        tasks = beat_tasks()
+    except Exception:
+        logger.error("in-process beat cannot start: a scheduled task is unknown", exc_info=True)
+        return
     next_run = {name: time.monotonic() for name in schedule}
     logger.info("in-process beat started with %d entries", len(schedule))
     while True:
@@ -43,7 +56,7 @@ def _beat_forever() -> None:
             if now >= next_run[name]:
                 next_run[name] = now + float(entry["schedule"])
                 try:
-                    app.tasks[entry["task"]].delay()
+                    tasks[name].delay()
                 except Exception:
                     logger.error("in-process beat could not start %s", name, exc_info=True)
         time.sleep(0.5)

@@ -1,7 +1,8 @@
 """Engagement ingest benchmark on the real stack (issue 4, point 17).
 
-Starts what the Procfile starts for production — Daphne (`config.asgi:application`, DEBUG=0)
-and a Celery worker (concurrency 1) — on PostgreSQL and Redis, drives
+Starts what the Procfile starts for production — the web process (`scripts/serve_web.py`: two
+Daphnes serving `config.asgi:application` on one socket, DEBUG=0) and a Celery worker
+(concurrency 1) — on PostgreSQL and Redis, drives
 `POST /api/communities/<slug>/engagement` with wrk and with a Python open-loop generator, and
 reports requests/s, events/s and p50/p95/p99 against the goals:
 
@@ -313,11 +314,12 @@ class Stack:
             web_command.format(port=port, bin=BIN).split()
             if web_command
             else [
-                str(BIN / "daphne"),
-                "-e",
-                f"tcp:port={port}:interface=127.0.0.1:backlog=4096",  # as the Procfile
-                "--proxy-headers",
-                "config.asgi:application",
+                str(BIN / "python"),  # the Procfile's web: two Daphnes on one socket
+                "scripts/serve_web.py",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
             ]
         )
         self.web = subprocess.Popen(
@@ -570,6 +572,7 @@ class Profiler:
                 [
                     str(pyspy),
                     "record",
+                    "--subprocesses",  # the web process is a launcher and its Daphnes
                     "--pid",
                     str(self.stack.web.pid),
                     "--duration",
@@ -716,7 +719,9 @@ class Bench:
         recreate_database()
         django_ready()
         port = free_port(self.opts.port)
-        log(f"starting daphne on 127.0.0.1:{port} and a celery worker (concurrency 1)")
+        log(
+            f"starting the web process (serve_web.py, Daphnes) on 127.0.0.1:{port} and a celery worker (concurrency 1)"
+        )
         self.stack = Stack(port, self.opts.web_command)
         self.stack.wait_ready()
 

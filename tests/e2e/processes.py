@@ -166,6 +166,17 @@ class Launcher:
                 str(port),
                 "config.asgi:application",
             ],
+            # The Procfile's web process: several Daphnes on one socket.
+            "serve_web": [
+                sys.executable,
+                "scripts/serve_web.py",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--processes",
+                "2",
+            ],
         }[kind]
         process = self._spawn(f"{kind}-{port}", argv, env, port)
         process.wait_healthy()

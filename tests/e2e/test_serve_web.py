@@ -1,0 +1,90 @@
+"""The Procfile's web process (scripts/serve_web.py): two Daphnes on one port, a dead one
+replaced, SIGTERM passed on to both, and bots' engagement served with the books balanced."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import httpx
+import pytest
+
+from progression.integrity import check_integrity
+from progression.models import Contribution
+from tests.e2e.processes import Launcher
+from tests.factories import CommunityFactory, NodeFactory, issue_token
+
+
+def _pids(log: str) -> list[int]:
+    found = re.findall(r"Daphne processes \(pids ([\d,]+)\)", log)
+    assert found, log
+    return [int(pid) for pid in found[-1].split(",")]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait(condition, timeout: float, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.real_services
+@pytest.mark.django_db(transaction=True)
+def test_two_daphnes_share_the_port_a_dead_one_is_replaced_and_sigterm_stops_both(
+    processes: Launcher,
+) -> None:
+    server = processes.server("serve_web")
+    first, second = _pids(server.log())
+    with httpx.Client(base_url=server.base_url, trust_env=False, timeout=10) as http:
+        assert all(http.get("/healthz").status_code == 200 for _ in range(20))
+
+        os.kill(first, 9)
+        server.wait_for_log(f"daphne pid {first} exited", timeout=10)
+        _wait(lambda: http.get("/healthz").status_code == 200, 15, "the port to answer")
+        assert all(http.get("/healthz").status_code == 200 for _ in range(20))
+
+    code = server.stop()
+
+    assert code == 0, server.log()
+    assert "stopped" in server.log()
+    _wait(lambda: not _alive(second), 5, "the second daphne to exit")
+
+
+@pytest.mark.real_services
+@pytest.mark.django_db(transaction=True)
+def test_bots_engagement_through_the_web_process_is_credited_once(processes: Launcher) -> None:
+    community = CommunityFactory()
+    NodeFactory(community=community, key="first", cost_override=1_000_000)
+    token = issue_token(community, "ingest").secret
+    server = processes.server("serve_web")
+    url = f"/api/communities/{community.slug}/engagement"
+    headers = {"Authorization": f"Bearer {token}"}
+
+    with httpx.Client(base_url=server.base_url, trust_env=False, timeout=10) as http:
+        answers = [
+            http.post(
+                url,
+                json={
+                    "platform_user_id": f"v{i % 7}",
+                    "metric": "message",
+                    "message_id": f"m{i % 40}",
+                },
+                headers=headers,
+            )
+            for i in range(60)  # 20 of them repeat a message id
+        ]
+
+    assert [a.status_code for a in answers] == [200] * 60
+    statuses = [a.json()["results"][0]["status"] for a in answers]
+    assert statuses.count("accepted") == 40 and statuses.count("duplicate") == 20
+    assert Contribution.objects.filter(community=community).count() == 40
+    assert check_integrity(community) == []
