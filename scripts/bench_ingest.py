@@ -707,7 +707,7 @@ class Bench:
         self.results: dict = {
             "run_id": self.run_id,
             "machine": machine_info(),
-            "web": opts.web_command or "daphne (Procfile)",
+            "web": opts.web_command or "scripts/serve_web.py: 2 Daphnes (Procfile)",
             "env": opts.env,
             "parts": {},
         }
@@ -1043,7 +1043,7 @@ def main() -> int:
     parser.add_argument("--batch-connections", type=int, default=4)
     parser.add_argument("--viewers", type=int, default=10_000)
     parser.add_argument("--burst-viewers", type=int, default=25)
-    parser.add_argument("--single-cost", type=int, default=400)
+    parser.add_argument("--single-cost", type=int, default=4_000)
     parser.add_argument("--latency-cost", type=int, default=800)
     parser.add_argument("--batch-cost", type=int, default=25_000)
     parser.add_argument("--burst-cost", type=int, default=120)
