@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from communities.errors import ApplicationError, InvalidInput
+from progression import metrics
 from progression.schemas import MAX_BATCH, EngagementEventIn
 from progression.services.engagement import EngagementEvent, EngagementResult, Outcome
 
@@ -97,6 +98,11 @@ def answer(submission: Submission, result: EngagementResult) -> tuple[int, dict[
     counts = dict.fromkeys(STATUSES, 0)
     for outcome in outcomes:
         counts[outcome.status] += 1
+    for status, count in counts.items():
+        if count:
+            metrics.OUTCOMES[status].inc(count)
+    if result.credited:
+        metrics.POINTS.inc(result.credited)
     if outcomes and counts["rate_limited"] == len(outcomes):
         return 429, error_body("rate_limited", "Every event was over the rate limit; retry later.")
     percent = (

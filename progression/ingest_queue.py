@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from django.db import close_old_connections
 
 from communities.errors import Overloaded
 from config.logging import current_context_id
+from progression import metrics
 from progression.services.ingest import IngestRequest, Reply, record_ingest_requests
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class IngestQueue:
     async def submit(self, request: IngestRequest, request_id: str = "-") -> Reply:
         if len(self._waiting) >= self.max_waiting:
             totals["refused"] += 1
+            metrics.REFUSED.inc()
             raise Overloaded("The server is busy with engagement; retry in a second.")
         future = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(request, request_id, future))
@@ -86,6 +89,7 @@ class IngestQueue:
             asyncio.get_running_loop().create_task(self._write(taken))
 
     async def _write(self, taken: list[_Waiting]) -> None:
+        started = time.monotonic()
         try:
             replies = await asyncio.get_running_loop().run_in_executor(
                 self._executor, _write_in_thread, taken
@@ -98,6 +102,9 @@ class IngestQueue:
         self.written_requests += len(taken)
         totals["writes"] += 1
         totals["requests"] += len(taken)
+        metrics.GROUP_WRITES.inc()
+        metrics.GROUP_REQUESTS.inc(len(taken))
+        metrics.WRITE_SECONDS.observe(time.monotonic() - started)
         for item, reply in zip(taken, replies, strict=True):
             if not item.future.done():
                 item.future.set_result(reply)

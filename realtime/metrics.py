@@ -1,8 +1,15 @@
-"""Prometheus metrics of the realtime backbone (per process; scrape every web process)."""
+"""Prometheus metrics of the realtime backbone.
+
+Per process, unless PROMETHEUS_MULTIPROC_DIR is set (the web launcher sets it for its Daphnes):
+then every process writes its values there and /metrics adds them up, so one scrape of the
+port counts every process. Gauges say how they combine.
+"""
 
 from prometheus_client import Counter, Gauge, Histogram
 
-CONNECTIONS = Gauge("stream_connections", "Open stream connections", ["transport"])
+CONNECTIONS = Gauge(
+    "stream_connections", "Open stream connections", ["transport"], multiprocess_mode="livesum"
+)
 EVENTS_PUBLISHED = Counter(
     "stream_events_published_total", "Events committed and fanned out", ["topic"]
 )
@@ -25,8 +32,16 @@ REPLAYS = Counter(
 REPLAYED_EVENTS = Counter("stream_replayed_events_total", "Events sent from the outbox on resume")
 CATCH_UPS = Counter("stream_gap_catch_ups_total", "Live gaps filled from the outbox")
 RESETS = Counter("stream_resets_total", "Resumes older than the retention (stream.reset sent)")
-OUTBOX_LAG = Gauge("stream_outbox_lag_seconds", "Age of the oldest event not yet fanned out")
-OUTBOX_PENDING = Gauge("stream_outbox_pending", "Events committed but not yet fanned out")
+OUTBOX_LAG = Gauge(
+    "stream_outbox_lag_seconds",
+    "Age of the oldest event not yet fanned out",
+    multiprocess_mode="mostrecent",
+)
+OUTBOX_PENDING = Gauge(
+    "stream_outbox_pending",
+    "Events committed but not yet fanned out",
+    multiprocess_mode="mostrecent",
+)
 DELIVERY_LATENCY = Histogram(
     "stream_delivery_latency_seconds",
     "Commit-to-hub latency of live events",

@@ -1,15 +1,19 @@
-"""GET /metrics in Prometheus text format (this process's counters plus the outbox backlog)."""
+"""GET /metrics in Prometheus text format: the counters of this process (or of every process
+of the web launcher, summed), the outbox backlog, and the engagement counters."""
 
 from __future__ import annotations
 
 import hmac
+import os
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from config.api import error_response
+from progression import metrics as _progression_metrics  # noqa: F401 - registers them
 from realtime import metrics
 from realtime.selectors import undispatched_summary
 
@@ -24,4 +28,8 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     pending, lag = undispatched_summary()
     metrics.OUTBOX_PENDING.set(pending)
     metrics.OUTBOX_LAG.set(lag or 0.0)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

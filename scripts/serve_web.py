@@ -4,7 +4,9 @@ One Daphne is one Python process, so it uses one core however busy it is. This b
 once (backlog 4096, so a burst of connections waits in the kernel instead of being dropped),
 starts `WEB_PROCESSES` Daphnes (2 with Redis, 1 in embedded mode) on that socket (`--fd`), and lets the kernel spread connections
 between them. A Daphne that dies is started again; SIGTERM/SIGINT are passed on to every Daphne
-(each ends its streams with `stream.shutdown`) and the launcher exits when they have.
+(each ends its streams with `stream.shutdown`) and the launcher exits when they have. The
+Daphnes share a fresh PROMETHEUS_MULTIPROC_DIR, so a scrape of /metrics on the port counts
+every process, not whichever one answered.
 
     python scripts/serve_web.py [--host 127.0.0.1] [--port 8000] [--processes 2]
 """
@@ -14,10 +16,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,10 +44,20 @@ def listen(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def start_daphne(sock: socket.socket, extra: list[str]) -> subprocess.Popen:
+def start_daphne(sock: socket.socket, extra: list[str], env: dict[str, str]) -> subprocess.Popen:
     fd = sock.fileno()
     command = [str(BIN / "daphne"), "--fd", str(fd), "--proxy-headers", *extra]
-    return subprocess.Popen([*command, "config.asgi:application"], pass_fds=[fd])
+    return subprocess.Popen([*command, "config.asgi:application"], pass_fds=[fd], env=env)
+
+
+def mark_dead(pid: int, metrics_dir: str) -> None:
+    """Its live gauges (open stream connections) stop counting."""
+    try:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid, path=metrics_dir)
+    except Exception:  # noqa: BLE001 - metrics must never stop the web process
+        log.warning("could not drop the metrics of pid %s", pid, exc_info=True)
 
 
 def main() -> int:
@@ -56,7 +70,9 @@ def main() -> int:
     if args.processes < 1:
         parser.error("--processes must be at least 1")
     sock = listen(args.host, args.port, args.backlog)
-    children = [start_daphne(sock, extra) for _ in range(args.processes)]
+    metrics_dir = tempfile.mkdtemp(prefix="progression-hub-metrics-")
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
+    children = [start_daphne(sock, extra, env) for _ in range(args.processes)]
     log.info(
         "listening on %s:%s with %d Daphne processes (pids %s)",
         args.host,
@@ -80,8 +96,9 @@ def main() -> int:
             code = child.poll()
             if code is not None and not stopping:
                 log.warning("daphne pid %s exited with %s; starting another", child.pid, code)
+                mark_dead(child.pid, metrics_dir)
                 time.sleep(RESTART_PAUSE_SECONDS)
-                children[number] = start_daphne(sock, extra)
+                children[number] = start_daphne(sock, extra, env)
         time.sleep(0.2)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     resignal_at = time.monotonic() + RESIGNAL_SECONDS
@@ -97,6 +114,7 @@ def main() -> int:
             log.warning("daphne pid %s did not stop in time; killing it", child.pid)
             child.kill()
             child.wait()
+    shutil.rmtree(metrics_dir, ignore_errors=True)
     log.info("stopped")
     return 0
 

@@ -88,3 +88,34 @@ def test_bots_engagement_through_the_web_process_is_credited_once(processes: Lau
     assert statuses.count("accepted") == 40 and statuses.count("duplicate") == 20
     assert Contribution.objects.filter(community=community).count() == 40
     assert check_integrity(community) == []
+
+
+@pytest.mark.real_services
+@pytest.mark.django_db(transaction=True)
+def test_one_metrics_scrape_counts_every_daphne(processes: Launcher) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    community = CommunityFactory()
+    NodeFactory(community=community, key="first", cost_override=1_000_000)
+    token = issue_token(community, "ingest").secret
+    server = processes.server("serve_web")
+
+    def accepted(text: str) -> float:
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if s.name == "engagement_events_total" and s.labels.get("outcome") == "accepted":
+                    return s.value
+        return 0.0
+
+    url = f"/api/communities/{community.slug}/engagement"
+    headers = {"Authorization": f"Bearer {token}"}
+    for i in range(30):  # a new connection each: the kernel spreads them over both Daphnes
+        with httpx.Client(base_url=server.base_url, trust_env=False, timeout=10) as http:
+            event = {"platform_user_id": f"v{i}", "metric": "message", "message_id": f"m{i}"}
+            assert http.post(url, json=event, headers=headers).status_code == 200
+
+    scrapes = []
+    for _ in range(6):
+        with httpx.Client(base_url=server.base_url, trust_env=False, timeout=10) as http:
+            scrapes.append(accepted(http.get("/metrics").text))
+    assert scrapes == [30.0] * 6

@@ -336,3 +336,39 @@ def test_small_requests_share_one_write_while_batches_get_a_second_writer(
     assert asyncio.run(scenario(batches)) == 2  # 10 events each: worth a second writer
     assert Contribution.objects.filter(community=community).count() == 3 + 30
     assert check_integrity(community) == []
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return s.value
+    return 0.0
+
+
+def test_metrics_count_engagement_outcomes_points_and_group_writes(
+    client, community, target, ingest
+):
+    def scrape() -> str:
+        response = client.get("/metrics")
+        assert response.status_code == 200
+        return response.content.decode()
+
+    before = scrape()
+    body = {"events": [msg("ann", "m1", 3), msg("bob", "m1"), {"metric": "message"}]}
+    response = asgi_post(f"/api/communities/{community.slug}/engagement", body, ingest)
+    assert response.status_code == 200, response.content
+    after = scrape()
+
+    def grew(name: str, **labels: str) -> float:
+        return _metric(after, name, **labels) - _metric(before, name, **labels)
+
+    assert grew("engagement_events_total", outcome="accepted") == 1
+    assert grew("engagement_events_total", outcome="duplicate") == 1
+    assert grew("engagement_events_total", outcome="invalid") == 1
+    assert grew("engagement_points_total") == 3
+    assert grew("ingest_group_writes_total") == 1
+    assert grew("ingest_group_requests_total") == 1
+    assert grew("ingest_write_seconds_count") == 1
