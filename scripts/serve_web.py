@@ -2,8 +2,8 @@
 
 One Daphne is one Python process, so it uses one core however busy it is. This binds the port
 once (backlog 4096, so a burst of connections waits in the kernel instead of being dropped),
-starts `WEB_PROCESSES` Daphnes (2 with Redis, 1 in embedded mode) on that socket (`--fd`), and lets the kernel spread connections
-between them. A Daphne that dies is started again; SIGTERM/SIGINT are passed on to every Daphne
+starts `WEB_PROCESSES` Daphnes (2 with Redis, 1 in embedded mode) on that socket (`--fd`),
+and lets the kernel spread connections between them. A Daphne that dies is started again; SIGTERM/SIGINT are passed on to every Daphne
 (each ends its streams with `stream.shutdown`) and the launcher exits when they have. The
 Daphnes share a fresh PROMETHEUS_MULTIPROC_DIR, so a scrape of /metrics on the port counts
 every process, not whichever one answered.
@@ -23,16 +23,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
 RESTART_PAUSE_SECONDS = 1.0
 STOP_GRACE_SECONDS = 9.0
 RESIGNAL_SECONDS = 2.0  # a Daphne still starting up can miss the first SIGTERM
-logging.basicConfig(
-    level=logging.INFO, format="%(asctime)s %(levelname)s serve_web [-] %(message)s"
-)
 log = logging.getLogger("serve_web")
+
+
+def default_processes(environ: Mapping[str, str]) -> int:
+    """Two with Redis; one in embedded mode, whose channel layer, relay and beat live in that
+    one process's memory (a second process would not see its events and would run beat twice)."""
+    given = environ.get("WEB_PROCESSES")
+    if given:
+        return int(given)
+    return 2 if environ.get("REDIS_URL") else 1
 
 
 def listen(host: str, port: int, backlog: int) -> socket.socket:
@@ -61,10 +68,13 @@ def mark_dead(pid: int, metrics_dir: str) -> None:
 
 
 def main() -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s serve_web [-] %(message)s"
+    )
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    parser.add_argument("--processes", type=int, default=int(os.environ.get("WEB_PROCESSES", "2")))
+    parser.add_argument("--processes", type=int, default=default_processes(os.environ))
     parser.add_argument("--backlog", type=int, default=4096)
     args, extra = parser.parse_known_args()
     if args.processes < 1:
