@@ -214,6 +214,9 @@ LOGGING = {
         "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # In-process tasks (embedded mode) would log a line per run of every beat entry (every
+        # 2 s); failures still log at ERROR. A real worker keeps Celery's own task log.
+        **({"celery.app.trace": {"level": "WARNING"}} if TASKS_IN_PROCESS else {}),
     },
 }
 
