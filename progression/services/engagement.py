@@ -33,6 +33,8 @@ from progression.tree_state import contribution_multiplier
 from progression.weights import weights_for
 
 logger = logging.getLogger(__name__)
+REPEATED_IN_BATCH = "repeated in this batch"
+ALREADY_CREDITED = "message already credited"
 
 
 @dataclass(frozen=True)
@@ -122,9 +124,12 @@ def record_engagement_together(
         return [record_engagement(community, requests[0])]
     merged: list[EngagementEvent] = []
     owners: list[tuple[int, int]] = []  # merged position -> (request, index in the request)
+    first_sender: dict[str, int] = {}  # message id -> the request that sent it first
     for number, events in enumerate(requests):
         for e in events:
             owners.append((number, e.index))
+            if e.message_id is not None:
+                first_sender.setdefault(e.message_id, number)
             merged.append(
                 EngagementEvent(
                     len(merged),
@@ -138,9 +143,12 @@ def record_engagement_together(
             )
     result = record_engagement(community, merged)
     per_request: list[list[Outcome]] = [[] for _ in requests]
-    for o in result.outcomes:
+    for o, e in zip(result.outcomes, merged, strict=True):
         number, index = owners[o.index]
-        per_request[number].append(Outcome(index, o.status, o.points, o.reason))
+        reason = o.reason
+        if o.reason == REPEATED_IN_BATCH and first_sender[e.message_id or ""] != number:
+            reason = ALREADY_CREDITED  # another request had it: to this one, a plain repeat
+        per_request[number].append(Outcome(index, o.status, o.points, reason))
     answers = []
     for outcomes in per_request:
         counts: dict[str, int] = defaultdict(int)
@@ -166,9 +174,7 @@ def _drop_repeats_in_batch(
     kept = []
     for event in events:
         if event.message_id is not None and event.message_id in seen:
-            outcomes[event.index] = Outcome(
-                event.index, "duplicate", reason="repeated in this batch"
-            )
+            outcomes[event.index] = Outcome(event.index, "duplicate", reason=REPEATED_IN_BATCH)
             continue
         if event.message_id is not None:
             seen.add(event.message_id)
@@ -253,9 +259,7 @@ def _credit(
             credited += points[event.index]
             accepted.append(event)
         else:
-            outcomes[event.index] = Outcome(
-                event.index, "duplicate", reason="message already credited"
-            )
+            outcomes[event.index] = Outcome(event.index, "duplicate", reason=ALREADY_CREDITED)
     if accepted:
         PointsShard.objects.filter(season_id=season_id, shard=random.randrange(SHARDS)).update(  # noqa: S311
             points=F("points") + credited, events=F("events") + len(accepted)

@@ -81,7 +81,9 @@ def test_requests_waiting_behind_a_write_are_written_together_each_answered_its_
         assert isinstance(reply, EngagementResult)
         assert [(o.index, o.status, o.points) for o in reply.outcomes] == [(0, "accepted", i + 1)]
         assert reply.credited == i + 1
-    assert [(o.index, o.status) for o in replies[30].outcomes] == [(0, "duplicate")]
+    assert [(o.index, o.status, o.reason) for o in replies[30].outcomes] == [
+        (0, "duplicate", "message already credited")  # another request's: not "in this batch"
+    ]
     assert replies[30].credited == 0
     assert Contribution.objects.filter(community=community).count() == 30
     assert sum(Contribution.objects.values_list("points", flat=True)) == sum(range(1, 31))
@@ -372,3 +374,21 @@ def test_metrics_count_engagement_outcomes_points_and_group_writes(
     assert grew("ingest_group_writes_total") == 1
     assert grew("ingest_group_requests_total") == 1
     assert grew("ingest_write_seconds_count") == 1
+
+
+def test_a_repeat_inside_one_request_of_a_group_write_says_so(community, target, ingest):
+    from progression.services.engagement import record_engagement_together
+
+    first = parse_submission({"events": [msg("ann", "x1"), msg("ann", "x1")]}).events
+    second = parse_submission(msg("bob", "x1")).events
+
+    mine, theirs = record_engagement_together(community, [first, second])
+
+    assert [(o.status, o.reason) for o in mine.outcomes] == [
+        ("accepted", ""),
+        ("duplicate", "repeated in this batch"),
+    ]
+    assert [(o.status, o.reason) for o in theirs.outcomes] == [
+        ("duplicate", "message already credited")
+    ]
+    assert check_integrity(community) == []
