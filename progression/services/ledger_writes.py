@@ -46,7 +46,7 @@ _LEDGER_TAIL = (
 _LEDGER_INSERT_JSON = (
     _LEDGER_COLUMNS + "SELECT %s, %s, (r.v->>0)::bigint, %s, r.v->>1, (r.v->>2)::bigint, "
     "(r.v->>3)::bigint, r.v->>4, COALESCE((r.v->>5)::timestamptz, %s), %s "
-    "FROM json_array_elements(%s::json) AS r(v) " + _LEDGER_TAIL
+    "FROM json_array_elements(%s::json) WITH ORDINALITY AS r(v, ord) ORDER BY r.ord " + _LEDGER_TAIL
 )
 
 
@@ -135,6 +135,10 @@ def add_to_viewers(
         cursor.execute(sql, params)
 
 
+def _message_order(event: EngagementEvent) -> tuple[bool, str]:
+    return (event.message_id is None, event.message_id or "")
+
+
 def insert_ledger(
     community_id: int,
     season_id: int,
@@ -144,7 +148,12 @@ def insert_ledger(
     viewer_ids: dict[str, int],
     now: datetime,
 ) -> set[str]:
-    """Inserts the ledger rows; returns the message ids that were new (credited now)."""
+    """Inserts the ledger rows; returns the message ids that were new (credited now).
+
+    Rows go in message-id order: each insert waits on the unique (community, message_id) entry
+    of a concurrent batch carrying the same id, so two batches with the same ids in opposite
+    orders would otherwise deadlock (two bots, or two merged groups, retrying the same chat)."""
+    events = sorted(events, key=_message_order)
     if connection.vendor == "postgresql":
         sql = _LEDGER_INSERT_JSON
         body = [
