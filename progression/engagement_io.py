@@ -87,8 +87,14 @@ def _split_events(payload: Any) -> list[Any]:
 
 def _reason(exc: ValidationError) -> str:
     return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors()
+        f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {_message(e)}" for e in exc.errors()
     )
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "string_pattern_mismatch":  # the only pattern is NO_NUL
+        return "must not contain NUL (\\u0000) characters"
+    return error["msg"]
 
 
 def answer(submission: Submission, result: EngagementResult) -> tuple[int, dict[str, Any]]:

@@ -19,19 +19,16 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
-from psycopg_pool import PoolTimeout
 
 from communities.errors import ApplicationError, InvalidInput, NotAuthenticated
 from config.logging import current_context_id
 from progression.engagement_io import answer, error_answer, error_body, parse_submission
 from progression.ingest_queue import IngestQueue
-from progression.services.ingest import IngestRequest
+from progression.services.ingest import UNAVAILABLE, IngestRequest
 
 logger = logging.getLogger(__name__)
 _PATH = re.compile(r"^/api/communities/(?P<slug>[^/]+)/engagement$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_UNAVAILABLE = (PoolTimeout, OperationalError, InterfaceError)
 
 
 class IngestRoute:
@@ -92,7 +89,7 @@ class IngestRoute:
         except ApplicationError as exc:
             status, payload = error_answer(exc)
             return status, payload, getattr(exc, "retry_after", None)
-        except _UNAVAILABLE as exc:
+        except UNAVAILABLE as exc:
             logger.error("engagement for %s: database unavailable: %s", slug, exc)
             message = "The database did not answer in time; retry."
             return 503, error_body("unavailable", message), 2

@@ -8,14 +8,17 @@ from ninja import Schema
 from pydantic import BaseModel, Field, field_validator
 
 MAX_BATCH = 1000
+# PostgreSQL text cannot hold NUL; checked here (in Rust, cheap) so one such event is refused
+# alone instead of failing the write it shares with other events and requests.
+NO_NUL = r"^[^\x00]*$"
 
 
 class EngagementEventIn(BaseModel):  # plain pydantic: validated 1,000 at a time
-    platform_user_id: str = Field(min_length=1, max_length=100)
-    display_name: str = Field(default="", max_length=100)
-    metric: str = Field(min_length=1, max_length=40)
+    platform_user_id: str = Field(min_length=1, max_length=100, pattern=NO_NUL)
+    display_name: str = Field(default="", max_length=100, pattern=NO_NUL)
+    metric: str = Field(min_length=1, max_length=40, pattern=NO_NUL)
     value: int = Field(default=1, ge=1, le=1_000_000)
-    message_id: str | None = Field(default=None, min_length=1, max_length=200)
+    message_id: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL)
     occurred_at: datetime | None = None
 
     @field_validator("occurred_at")

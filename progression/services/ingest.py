@@ -10,6 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from django.db import InterfaceError, OperationalError
+from psycopg_pool import PoolTimeout
+
 from communities.errors import ApplicationError
 from communities.models import Community
 from communities.permissions import Action, Actor, require
@@ -19,6 +22,8 @@ from progression.engagement_io import Submission
 from progression.services.engagement import EngagementResult, record_engagement_together
 
 logger = logging.getLogger(__name__)
+# Failures that say nothing about the requests themselves: retrying them one by one is useless.
+UNAVAILABLE = (PoolTimeout, OperationalError, InterfaceError)
 
 
 @dataclass
@@ -48,17 +53,38 @@ def record_ingest_requests(requests: list[IngestRequest]) -> list[Reply]:
             continue
         groups.setdefault(community.pk, (community, []))[1].append(position)
     for community, positions in groups.values():
-        try:
-            results: list[Reply] = list(
-                record_engagement_together(
-                    community, [requests[p].submission.events for p in positions]
-                )
-            )
-        except Exception as exc:  # answered per request by the edge; logged there with context
-            results = [exc] * len(positions)
-        for position, result in zip(positions, results, strict=True):
+        for position, result in zip(positions, _write(community, requests, positions), strict=True):
             replies[position] = result
     return replies  # type: ignore[return-value]
+
+
+def _write(
+    community: Community, requests: list[IngestRequest], positions: list[int]
+) -> list[Reply]:
+    """One transaction for the group; if it fails for a reason one request could carry (not
+    an unavailable database), each request is written alone, so only the culprit fails."""
+    try:
+        return list(
+            record_engagement_together(
+                community, [requests[p].submission.events for p in positions]
+            )
+        )
+    except Exception as exc:  # answered per request by the edge; logged there with context
+        if len(positions) == 1 or isinstance(exc, UNAVAILABLE):
+            return [exc] * len(positions)
+        logger.warning(
+            "group write of %d requests for community=%s failed (%r); writing them one by one",
+            len(positions),
+            community.pk,
+            exc,
+        )
+    alone: list[Reply] = []
+    for position in positions:
+        try:
+            alone += record_engagement_together(community, [requests[position].submission.events])
+        except Exception as exc:  # noqa: BLE001 - this request's own answer
+            alone.append(exc)
+    return alone
 
 
 def _resolve(

@@ -268,6 +268,14 @@ def test_an_ingest_token_of_another_community_is_refused(api, community, chain):
     assert error_of(api("post", f"{community.slug}/engagement", msg("ann"), other), 403)
 
 
+def test_an_event_with_a_nul_character_is_invalid_alone(api, community, chain, ingest):
+    batch = [msg("ann", message_id="ok-1"), msg("b\x00b", message_id="bad"), msg("cid")]
+    body = api("post", f"{community.slug}/engagement", {"events": batch}, ingest).json()
+    assert [r["status"] for r in body["results"]] == ["accepted", "invalid", "accepted"]
+    assert "NUL" in body["results"][1]["reason"]
+    assert Contribution.objects.filter(community=community).count() == 2
+
+
 def test_engagement_over_http_drives_unlocks_and_the_books_balance(api, community, chain, ingest):
     batch = [msg(f"v{i}", 10, message_id=f"m{i}") for i in range(13)]
 

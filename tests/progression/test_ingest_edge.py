@@ -392,3 +392,48 @@ def test_a_repeat_inside_one_request_of_a_group_write_says_so(community, target,
         ("duplicate", "message already credited")
     ]
     assert check_integrity(community) == []
+
+
+def test_a_group_write_that_one_request_breaks_is_retried_request_by_request(
+    community, target, ingest, monkeypatch
+):
+    real = ingest_service.record_engagement_together
+
+    def poisoned(found, requests):  # noqa: ANN001, ANN202
+        if any(e.message_id == "poison" for events in requests for e in events):
+            raise ValueError("a value the database refuses")
+        return real(found, requests)
+
+    monkeypatch.setattr(ingest_service, "record_engagement_together", poisoned)
+
+    replies = ingest_service.record_ingest_requests(
+        [
+            request_for(community.slug, ingest, msg("ann", "a1")),
+            request_for(community.slug, ingest, msg("bob", "poison")),
+            request_for(community.slug, ingest, msg("cid", "c1")),
+        ]
+    )
+
+    assert isinstance(replies[1], ValueError)
+    assert [r.credited for r in (replies[0], replies[2])] == [1, 1]
+    assert set(Contribution.objects.values_list("message_id", flat=True)) == {"a1", "c1"}
+    assert check_integrity(community) == []
+
+
+def test_an_unavailable_database_is_not_retried_request_by_request(
+    community, target, ingest, monkeypatch
+):
+    calls = []
+
+    def down(found, requests):  # noqa: ANN001, ANN202
+        calls.append(len(requests))
+        raise PoolTimeout("couldn't get a connection after 10.00 sec")
+
+    monkeypatch.setattr(ingest_service, "record_engagement_together", down)
+
+    replies = ingest_service.record_ingest_requests(
+        [request_for(community.slug, ingest, msg(f"v{i}", f"m{i}")) for i in range(3)]
+    )
+
+    assert calls == [3]
+    assert all(isinstance(r, PoolTimeout) for r in replies)
