@@ -112,7 +112,9 @@ def answer(submission: Submission, result: EngagementResult) -> tuple[int, dict[
     if outcomes and counts["rate_limited"] == len(outcomes):
         return 429, error_body("rate_limited", "Every event was over the rate limit; retry later.")
     percent = (
-        None if not result.cost else round(min(100.0, 100.0 * result.accumulated / result.cost), 2)
+        None
+        if not result.cost or result.accumulated is None
+        else round(min(100.0, 100.0 * result.accumulated / result.cost), 2)
     )
     return 200, {
         "results": [

@@ -47,7 +47,7 @@ class OutcomeOut(Schema):
 
 class ProgressBrief(Schema):
     progress_id: int
-    accumulated: int
+    accumulated: int | None = Field(description="null if it could not be read after the commit")
     cost: int | None
     percent: float | None
 

@@ -19,7 +19,9 @@ def unlock_due(progress_id: int) -> None:
 
             unlock_target_task.delay(progress_id)
 
-    transaction.on_commit(enqueue)
+    # robust: the points are committed by now; a failed enqueue is logged (and the periodic
+    # reconcile finds the crossing), it must not turn the request's answer into an error.
+    transaction.on_commit(enqueue, robust=True)
 
 
 def snapshot_due(community_id: int, kind: str) -> None:
@@ -36,7 +38,7 @@ def snapshot_due(community_id: int, kind: str) -> None:
             delay = (bucket + 1) * slot - now
             publish_snapshot_task.apply_async((community_id, kind), countdown=delay)
 
-    transaction.on_commit(enqueue)
+    transaction.on_commit(enqueue, robust=True)
 
 
 def progress_changed(community_id: int) -> None:

@@ -61,7 +61,7 @@ class EngagementResult:
     outcomes: list[Outcome]
     credited: int
     progress_id: int
-    accumulated: int
+    accumulated: int | None  # None: committed, but the progress could not be read after
     cost: int | None
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -77,7 +77,7 @@ def record_engagement(community: Community, events: list[EngagementEvent]) -> En
             )
         else:
             known.append(event)
-    fresh = _drop_repeats_in_batch(known, outcomes)
+    fresh, repeats = _drop_repeats_in_batch(known, outcomes)
     allowed = _apply_rate_limits(community.pk, fresh, outcomes)
     state = active_state(community)
     multiplier = contribution_multiplier(community.pk, state.season_id)
@@ -95,11 +95,25 @@ def record_engagement(community: Community, events: list[EngagementEvent]) -> En
             )
             if credited:
                 tasks_on_commit.progress_changed(community.pk)
-    # Read after commit: batches committing together each see the others' points here, so
-    # whichever commits last notices the crossing (and an unlock meanwhile moved the target).
-    state, total = active_state_with_total(community)
-    if state.cost is not None and total - state.offset >= state.cost:
-        tasks_on_commit.unlock_due(state.progress_id)
+    for repeat, first in repeats.items():
+        outcomes[repeat] = _repeat_outcome(repeat, outcomes[first])
+    progress: tuple[int, int | None, int | None] = (state.progress_id, None, state.cost)
+    try:
+        # Read after commit: batches committing together each see the others' points here, so
+        # whichever commits last notices the crossing (and an unlock meanwhile moved the target).
+        state, total = active_state_with_total(community)
+        progress = (state.progress_id, total - state.offset, state.cost)
+        if state.cost is not None and total - state.offset >= state.cost:
+            tasks_on_commit.unlock_due(state.progress_id)
+    except Exception:
+        # The points are committed: the answer must say so. A crossing missed here is found by
+        # the periodic reconcile (reconcile_task).
+        logger.error(
+            "engagement committed but the progress read after it failed community=%s credited=%d",
+            community.pk,
+            credited,
+            exc_info=True,
+        )
     ordered = [outcomes[event.index] for event in events]
     counts: dict[str, int] = defaultdict(int)
     for outcome in ordered:
@@ -107,11 +121,22 @@ def record_engagement(community: Community, events: list[EngagementEvent]) -> En
     return EngagementResult(
         outcomes=ordered,
         credited=credited,
-        progress_id=state.progress_id,
-        accumulated=total - state.offset,
-        cost=state.cost,
+        progress_id=progress[0],
+        accumulated=progress[1],
+        cost=progress[2],
         counts=dict(counts),
     )
+
+
+def _repeat_outcome(index: int, first: Outcome) -> Outcome:
+    """A repeat of a message earlier in the batch shares its fate: a duplicate if the first was
+    credited (now or before), refused with the first's reason if it was refused, so a bot whose
+    first copy was rate limited retries instead of believing the message counted."""
+    if first.status == "accepted":
+        return Outcome(index, "duplicate", reason=REPEATED_IN_BATCH)
+    if first.status == "duplicate":
+        return Outcome(index, "duplicate", reason=first.reason)
+    return Outcome(index, first.status, reason=first.reason)
 
 
 def record_engagement_together(
@@ -169,17 +194,20 @@ def record_engagement_together(
 
 def _drop_repeats_in_batch(
     events: list[EngagementEvent], outcomes: dict[int, Outcome]
-) -> list[EngagementEvent]:
-    seen: set[str] = set()
+) -> tuple[list[EngagementEvent], dict[int, int]]:
+    """The events to credit, and each repeat's index -> the index of its message's first copy
+    (the repeat's outcome is settled once the first copy's is known)."""
+    first: dict[str, int] = {}
+    repeats: dict[int, int] = {}
     kept = []
     for event in events:
-        if event.message_id is not None and event.message_id in seen:
-            outcomes[event.index] = Outcome(event.index, "duplicate", reason=REPEATED_IN_BATCH)
-            continue
         if event.message_id is not None:
-            seen.add(event.message_id)
+            if event.message_id in first:
+                repeats[event.index] = first[event.message_id]
+                continue
+            first[event.message_id] = event.index
         kept.append(event)
-    return kept
+    return kept, repeats
 
 
 def _apply_rate_limits(

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from django.db import InterfaceError, OperationalError
 from psycopg_pool import PoolTimeout
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from communities.errors import ApplicationError
 from communities.models import Community
@@ -23,7 +25,13 @@ from progression.services.engagement import EngagementResult, record_engagement_
 
 logger = logging.getLogger(__name__)
 # Failures that say nothing about the requests themselves: retrying them one by one is useless.
-UNAVAILABLE = (PoolTimeout, OperationalError, InterfaceError)
+UNAVAILABLE = (
+    PoolTimeout,
+    OperationalError,
+    InterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
 
 
 @dataclass

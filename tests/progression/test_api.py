@@ -268,6 +268,60 @@ def test_an_ingest_token_of_another_community_is_refused(api, community, chain):
     assert error_of(api("post", f"{community.slug}/engagement", msg("ann"), other), 403)
 
 
+def test_a_repeat_of_a_rate_limited_message_is_rate_limited_too_so_the_bot_retries(
+    api, community, chain, ingest
+):
+    ProgressionSettingsFactory(community=community, viewer_rate=1, viewer_burst=1)
+    batch = [msg("ann", message_id="a0"), msg("ann", message_id="x1"), msg("bob", message_id="x1")]
+
+    body = api("post", f"{community.slug}/engagement", {"events": batch}, ingest).json()
+
+    assert [(r["status"], r["reason"]) for r in body["results"]] == [
+        ("accepted", ""),
+        ("rate_limited", "viewer rate limit"),
+        ("rate_limited", "viewer rate limit"),  # not "duplicate": x1 was never credited
+    ]
+    assert not Contribution.objects.filter(community=community, message_id="x1").exists()
+
+
+def test_points_committed_are_answered_200_even_if_the_read_after_commit_fails(
+    api, community, chain, ingest, monkeypatch
+):
+    from progression.services import engagement
+
+    def broken(found):  # noqa: ANN001, ANN202
+        raise ConnectionError("database gone after the commit")
+
+    monkeypatch.setattr(engagement, "active_state_with_total", broken)
+
+    response = api("post", f"{community.slug}/engagement", msg("ann", message_id="m1"), ingest)
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["accepted"] == 1 and body["credited_points"] == 1
+    assert body["progress"]["accumulated"] is None and body["progress"]["percent"] is None
+    assert Contribution.objects.filter(community=community, message_id="m1").exists()
+
+
+def test_a_failed_enqueue_after_commit_does_not_turn_the_answer_into_an_error(
+    api, community, chain, ingest, monkeypatch
+):
+    from progression import tasks_on_commit
+
+    class BrokenCache:
+        def add(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+            raise ConnectionError("redis went away")
+
+    monkeypatch.setattr(tasks_on_commit, "cache", BrokenCache())
+
+    response = api("post", f"{community.slug}/engagement", msg("ann", message_id="m1"), ingest)
+
+    assert response.status_code == 200, response.content
+    assert response.json()["accepted"] == 1
+    assert Contribution.objects.filter(community=community, message_id="m1").exists()
+    assert_books_balance(community)
+
+
 def test_an_event_with_a_nul_character_is_invalid_alone(api, community, chain, ingest):
     batch = [msg("ann", message_id="ok-1"), msg("b\x00b", message_id="bad"), msg("cid")]
     body = api("post", f"{community.slug}/engagement", {"events": batch}, ingest).json()
