@@ -24,7 +24,11 @@ from progression.schemas import (
     WeightIn,
 )
 from progression.services import admin_actions, voting
-from progression.services.ingest import IngestRequest, record_ingest_requests
+from progression.services.ingest import (
+    IngestRequest,
+    check_ingest_access,
+    record_ingest_requests,
+)
 
 router = Router(tags=["progression"])
 _ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 429: ErrorOut}
@@ -63,9 +67,10 @@ def _who(request: HttpRequest) -> str:
         }
     },
 )
-def post_engagement(request: HttpRequest, slug: str, payload: dict[str, Any] = _BODY) -> Any:
-    submission = parse_submission(payload)
+def post_engagement(request: HttpRequest, slug: str, payload: Any = _BODY) -> Any:
     actor = request.actor  # type: ignore[attr-defined]
+    check_ingest_access(slug, actor=actor)  # 404/403 before the body is looked at
+    submission = parse_submission(payload)
     (reply,) = record_ingest_requests([IngestRequest(slug, submission, actor=actor)])
     if isinstance(reply, Exception):
         raise reply

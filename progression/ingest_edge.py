@@ -11,6 +11,7 @@ documents it in the OpenAPI schema and still serves session-authenticated caller
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import uuid
@@ -18,13 +19,14 @@ import weakref
 from typing import Any
 
 import orjson
+from channels.db import database_sync_to_async
 from django.conf import settings
 
 from communities.errors import ApplicationError, InvalidInput, NotAuthenticated
 from config.logging import current_context_id
 from progression.engagement_io import answer, error_answer, error_body, parse_submission
 from progression.ingest_queue import IngestQueue
-from progression.services.ingest import UNAVAILABLE, IngestRequest
+from progression.services.ingest import UNAVAILABLE, IngestRequest, check_ingest_access
 
 logger = logging.getLogger(__name__)
 _PATH = re.compile(r"^/api/communities/(?P<slug>[^/]+)/engagement$")
@@ -81,7 +83,18 @@ class IngestRoute:
         try:
             if not raw_token:
                 raise NotAuthenticated("Authorization must be 'Bearer <token>'.")
-            submission = parse_submission(_json(body))
+            try:
+                data = _json(body)
+            except InvalidInput:  # like every route: who you are before what you sent
+                await database_sync_to_async(check_ingest_access)(
+                    slug, raw_token=raw_token, access=False
+                )
+                raise
+            try:
+                submission = parse_submission(data)
+            except InvalidInput:  # ... and whether you may, as the Ninja route checks first
+                await database_sync_to_async(check_ingest_access)(slug, raw_token=raw_token)
+                raise
             request = IngestRequest(slug, submission, raw_token=raw_token)
             reply = await self.queue().submit(request, request_id)
             if isinstance(reply, BaseException):
@@ -128,10 +141,18 @@ async def _read_body(receive: Any) -> bytes:
 
 
 def _json(body: bytes) -> Any:
+    """orjson, falling back to the standard library for what only it accepts (NaN, lone
+    surrogates), so both edges read the same bodies; messages as the Ninja route words them."""
+    if not body.strip():
+        raise InvalidInput("Invalid input.", fields={"__all__": ["Field required"]})
     try:
         return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput("The body is not valid JSON.", fields={"__all__": [str(exc)]}) from None
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("Cannot parse request body", fields={"__all__": [str(exc)]}) from None
 
 
 async def _send_json(

@@ -95,6 +95,21 @@ def _write(
     return alone
 
 
+def check_ingest_access(
+    slug: str, *, actor: Actor | None = None, raw_token: str | None = None, access: bool = True
+) -> None:
+    """Raises what `record_ingest_requests` would answer these credentials (401, then 404 or
+    403; only 401 when `access` is false), so an edge can refuse bad input in the same order as
+    every other route: who you are, whether you may, then what you sent."""
+    if actor is None and not access:
+        authenticate_token(raw_token or "")
+        return
+    actor, community = _resolve(
+        IngestRequest(slug, Submission(events=[]), actor=actor, raw_token=raw_token), {}, {}
+    )
+    require(actor, Action.INGEST, community)
+
+
 def _resolve(
     request: IngestRequest,
     tokens: dict[str, tuple[Actor, Community] | ApplicationError],

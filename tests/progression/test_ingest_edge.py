@@ -437,3 +437,44 @@ def test_an_unavailable_database_is_not_retried_request_by_request(
 
     assert calls == [3]
     assert all(isinstance(r, PoolTimeout) for r in replies)
+
+
+@pytest.mark.parametrize(
+    ("body", "token_kind"),
+    [
+        (b"{not json", "ingest"),
+        (b"{not json", "forged"),
+        (b"", "ingest"),
+        (b"[1, 2]", "ingest"),
+        (b'"text"', "ingest"),
+        (b'{"events": "x"}', "ingest"),
+        (b'{"events": "x"}', "forged"),
+        (b'{"events": "x"}', "read"),
+        (b'{"events": [{"platform_user_id": "a", "metric": "message", "value": NaN}]}', "ingest"),
+        (b'{"platform_user_id": "a", "metric": "message"}', "forged"),
+        (b'{"platform_user_id": "a", "metric": "message"}', "read"),
+    ],
+)
+def test_both_edges_refuse_the_same_way_in_the_same_order(
+    client, community, target, ingest, body, token_kind
+):
+    tokens = {
+        "ingest": ingest,
+        "forged": "ph_000000000000_forged",
+        "read": issue_token(community, "read").secret,
+    }
+    token = tokens[token_kind]
+    path = f"/api/communities/{community.slug}/engagement"
+    ninja = client.post(
+        path, body, content_type="application/json", headers={"Authorization": f"Bearer {token}"}
+    )
+    edge = asgi_post(path, body, token)
+
+    assert edge.status_code == ninja.status_code, (edge.content, ninja.content)
+    if ninja.status_code != 200:
+        assert edge.json()["error"]["code"] == ninja.json()["error"]["code"]
+        assert edge.json()["error"]["message"] == ninja.json()["error"]["message"]
+    else:
+        assert [r["status"] for r in edge.json()["results"]] == [
+            r["status"] for r in ninja.json()["results"]
+        ]
