@@ -68,6 +68,8 @@ class IngestRoute:
         context = current_context_id.set(request_id)
         try:
             body = await _read_body(receive)
+            if body is None:
+                return
             status, payload, retry_after = await self._answer(slug, raw_token, body, request_id)
             if status >= 500:
                 logger.error("engagement %s for %s: %s", status, slug, payload["error"]["message"])
@@ -129,12 +131,13 @@ def _takes(scope: dict) -> tuple[str, str] | None:
     return None
 
 
-async def _read_body(receive: Any) -> bytes:
+async def _read_body(receive: Any) -> bytes | None:
+    """The whole body, or None if the client went away before sending it."""
     chunks = []
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             return b"".join(chunks)

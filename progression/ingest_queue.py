@@ -91,23 +91,30 @@ class IngestQueue:
     async def _write(self, taken: list[_Waiting]) -> None:
         started = time.monotonic()
         try:
-            replies = await asyncio.get_running_loop().run_in_executor(
+            replies: list = await asyncio.get_running_loop().run_in_executor(
                 self._executor, _write_in_thread, taken
             )
-        except BaseException as exc:  # noqa: BLE001 - every waiting request is answered
-            replies = [exc] * len(taken)  # type: ignore[list-item]
-        finally:
+        except asyncio.CancelledError:  # the loop is shutting down: nobody can be answered
             self._running -= 1
-        self.writes += 1
-        self.written_requests += len(taken)
-        totals["writes"] += 1
-        totals["requests"] += len(taken)
-        metrics.GROUP_WRITES.inc()
-        metrics.GROUP_REQUESTS.inc(len(taken))
-        metrics.WRITE_SECONDS.observe(time.monotonic() - started)
+            for item in taken:
+                item.future.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - every waiting request is answered
+            replies = [exc] * len(taken)
+        self._running -= 1
         for item, reply in zip(taken, replies, strict=True):
             if not item.future.done():
                 item.future.set_result(reply)
+        try:
+            self.writes += 1
+            self.written_requests += len(taken)
+            totals["writes"] += 1
+            totals["requests"] += len(taken)
+            metrics.GROUP_WRITES.inc()
+            metrics.GROUP_REQUESTS.inc(len(taken))
+            metrics.WRITE_SECONDS.observe(time.monotonic() - started)
+        except Exception:  # metrics must never keep requests waiting
+            logger.warning("could not count an ingest write", exc_info=True)
         self._start_writes()
 
 

@@ -478,3 +478,52 @@ def test_both_edges_refuse_the_same_way_in_the_same_order(
         assert [r["status"] for r in edge.json()["results"]] == [
             r["status"] for r in ninja.json()["results"]
         ]
+
+
+def test_a_failure_to_count_a_write_never_leaves_its_requests_waiting(
+    community, target, ingest, monkeypatch
+):
+    from progression import metrics
+
+    class Broken:
+        def inc(self, *args):  # noqa: ANN002, ANN201
+            raise RuntimeError("metrics directory gone")
+
+    monkeypatch.setattr(metrics, "GROUP_WRITES", Broken())
+
+    async def scenario():  # noqa: ANN202
+        queue = IngestQueue(flushers=1, max_waiting=10, max_events_per_write=100)
+        return await asyncio.wait_for(
+            queue.submit(request_for(community.slug, ingest, msg("ann", "m1"))), timeout=10
+        )
+
+    reply = asyncio.run(scenario())
+    assert isinstance(reply, EngagementResult) and reply.credited == 1
+
+
+def test_a_client_that_leaves_before_its_body_arrives_gets_nothing_written(community, target):
+    from config.asgi import application
+
+    sent: list = []
+
+    async def scenario() -> None:
+        messages = iter([{"type": "http.disconnect"}])
+
+        async def receive():  # noqa: ANN202
+            return next(messages)
+
+        async def send(message):  # noqa: ANN001, ANN202
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": f"/api/communities/{community.slug}/engagement",
+            "headers": [(b"authorization", b"Bearer ph_000000000000_x")],
+            "query_string": b"",
+        }
+        await application(scope, receive, send)
+
+    asyncio.run(scenario())
+    assert sent == []
+    assert not Contribution.objects.exists()
