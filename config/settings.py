@@ -165,9 +165,12 @@ INGEST_WRITERS = env_int(
     "INGEST_WRITERS", 2 if DATABASE_URL else 1, minimum=1, maximum=max(1, DB_POOL_MAX // 2)
 )
 INGEST_MAX_WAITING = env_int("INGEST_MAX_WAITING", 400, minimum=1)
-# SQLite caps a statement's parameters (32,766): 1,000 events (10 each) per write there.
+# SQLite caps a statement's parameters (32,766; 10 per event): at most 3,000 events there.
 INGEST_MAX_EVENTS_PER_WRITE = env_int(
-    "INGEST_MAX_EVENTS_PER_WRITE", 5000 if DATABASE_URL else 1000, minimum=1
+    "INGEST_MAX_EVENTS_PER_WRITE",
+    5000 if DATABASE_URL else 1000,
+    minimum=1,
+    maximum=50_000 if DATABASE_URL else 3000,
 )
 
 # --- Realtime ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ every process, not whichever one answered.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import os
 import shutil
@@ -30,6 +31,8 @@ BIN = Path(sys.executable).parent
 RESTART_PAUSE_SECONDS = 1.0
 STOP_GRACE_SECONDS = 9.0
 RESIGNAL_SECONDS = 2.0  # a Daphne still starting up can miss the first SIGTERM
+MIN_UPTIME_SECONDS = 10.0  # a Daphne that dies sooner counts as failing to start
+MAX_QUICK_DEATHS = 5
 log = logging.getLogger("serve_web")
 
 
@@ -43,7 +46,13 @@ def default_processes(environ: Mapping[str, str]) -> int:
 
 
 def listen(host: str, port: int, backlog: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    if (
+        ":" in host
+    ):  # Daphne's fd endpoint adopts sockets as IPv4: client addresses would be garbage
+        raise SystemExit(
+            "serve_web: --host must be an IPv4 address (put a proxy in front for IPv6)"
+        )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(backlog)
@@ -51,10 +60,98 @@ def listen(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def start_daphne(sock: socket.socket, extra: list[str], env: dict[str, str]) -> subprocess.Popen:
-    fd = sock.fileno()
-    command = [str(BIN / "daphne"), "--fd", str(fd), "--proxy-headers", *extra]
-    return subprocess.Popen([*command, "config.asgi:application"], pass_fds=[fd], env=env)
+def _die_with_parent() -> None:
+    """In the child before exec: if the launcher is SIGKILLed, its Daphnes get SIGTERM instead
+    of holding the port forever (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+class Launcher:
+    def __init__(self, sock: socket.socket, processes: int, extra: list[str]) -> None:
+        self.sock = sock
+        self.processes = processes
+        self.extra = extra
+        self.metrics_dir = tempfile.mkdtemp(prefix="progression-hub-metrics-")
+        self.env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
+        self.children: list[subprocess.Popen] = []
+        self.started_at: dict[int, float] = {}
+        self.quick_deaths = 0
+        self.stopping = False
+
+    def start_daphne(self) -> subprocess.Popen:
+        fd = self.sock.fileno()
+        command = [str(BIN / "daphne"), "--fd", str(fd), "--proxy-headers", *self.extra]
+        child = subprocess.Popen(
+            [*command, "config.asgi:application"],
+            pass_fds=[fd],
+            env=self.env,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - the launcher has no other threads
+        )
+        self.started_at[child.pid] = time.monotonic()
+        return child
+
+    def stop(self, signum: int, _frame: object = None) -> None:
+        self.stopping = True
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    def run(self) -> int:
+        """0 after a requested stop; 1 if Daphnes keep dying at start (a broken deploy)."""
+        self.children = [self.start_daphne() for _ in range(self.processes)]
+        host, port = self.sock.getsockname()[:2]
+        log.info(
+            "listening on %s:%s with %d Daphne processes (pids %s)",
+            host,
+            port,
+            len(self.children),
+            ",".join(str(c.pid) for c in self.children),
+        )
+        while not self.stopping:
+            for number, child in enumerate(self.children):
+                code = child.poll()
+                if code is None or self.stopping:
+                    continue
+                lived = time.monotonic() - self.started_at.pop(child.pid, 0.0)
+                self.quick_deaths = self.quick_deaths + 1 if lived < MIN_UPTIME_SECONDS else 0
+                mark_dead(child.pid, self.metrics_dir)
+                if self.quick_deaths >= MAX_QUICK_DEATHS:
+                    log.error(
+                        "daphne pid %s exited with %s after %.1fs, %d quick deaths in a row; "
+                        "giving up",
+                        child.pid,
+                        code,
+                        lived,
+                        self.quick_deaths,
+                    )
+                    return 1
+                log.warning("daphne pid %s exited with %s; starting another", child.pid, code)
+                time.sleep(RESTART_PAUSE_SECONDS)
+                self.children[number] = self.start_daphne()
+            time.sleep(0.2)
+        return 0
+
+    def shutdown(self) -> None:
+        """Every Daphne gets SIGTERM (again every 2 s: one still starting can miss it), then
+        SIGKILL after the grace period; the metrics directory goes with them."""
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        resignal_at = 0.0
+        while any(c.poll() is None for c in self.children) and time.monotonic() < deadline:
+            if time.monotonic() >= resignal_at:
+                for child in self.children:
+                    if child.poll() is None:
+                        child.send_signal(signal.SIGTERM)
+                resignal_at = time.monotonic() + RESIGNAL_SECONDS
+            time.sleep(0.05)
+        for child in self.children:
+            if child.poll() is None:
+                log.warning("daphne pid %s did not stop in time; killing it", child.pid)
+                child.kill()
+                child.wait()
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
 
 def mark_dead(pid: int, metrics_dir: str) -> None:
@@ -79,54 +176,18 @@ def main() -> int:
     args, extra = parser.parse_known_args()
     if args.processes < 1:
         parser.error("--processes must be at least 1")
-    sock = listen(args.host, args.port, args.backlog)
-    metrics_dir = tempfile.mkdtemp(prefix="progression-hub-metrics-")
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
-    children = [start_daphne(sock, extra, env) for _ in range(args.processes)]
-    log.info(
-        "listening on %s:%s with %d Daphne processes (pids %s)",
-        args.host,
-        args.port,
-        len(children),
-        ",".join(str(c.pid) for c in children),
-    )
-    stopping = False
-
-    def stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while not stopping:
-        for number, child in enumerate(children):
-            code = child.poll()
-            if code is not None and not stopping:
-                log.warning("daphne pid %s exited with %s; starting another", child.pid, code)
-                mark_dead(child.pid, metrics_dir)
-                time.sleep(RESTART_PAUSE_SECONDS)
-                children[number] = start_daphne(sock, extra, env)
-        time.sleep(0.2)
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
-    resignal_at = time.monotonic() + RESIGNAL_SECONDS
-    while any(child.poll() is None for child in children) and time.monotonic() < deadline:
-        if time.monotonic() >= resignal_at:
-            for child in children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-            resignal_at = time.monotonic() + RESIGNAL_SECONDS
-        time.sleep(0.05)
-    for child in children:
-        if child.poll() is None:
-            log.warning("daphne pid %s did not stop in time; killing it", child.pid)
-            child.kill()
-            child.wait()
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    log.info("stopped")
-    return 0
+    launcher = Launcher(listen(args.host, args.port, args.backlog), args.processes, extra)
+    signal.signal(signal.SIGTERM, launcher.stop)  # before any Daphne exists
+    signal.signal(signal.SIGINT, launcher.stop)
+    code = 1
+    try:
+        code = launcher.run()
+    except Exception:
+        log.exception("the web launcher failed; stopping its Daphnes")
+    finally:
+        launcher.shutdown()
+        log.info("stopped")
+    return code
 
 
 if __name__ == "__main__":

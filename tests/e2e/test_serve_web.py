@@ -119,3 +119,49 @@ def test_one_metrics_scrape_counts_every_daphne(processes: Launcher) -> None:
         with httpx.Client(base_url=server.base_url, trust_env=False, timeout=10) as http:
             scrapes.append(accepted(http.get("/metrics").text))
     assert scrapes == [30.0] * 6
+
+
+@pytest.mark.real_services
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_launcher_takes_its_daphnes_with_it_and_frees_the_port(
+    processes: Launcher,
+) -> None:
+    import signal
+    import socket
+
+    server = processes.server("serve_web")
+    children = _pids(server.log())
+
+    server.signal(signal.SIGKILL)
+
+    _wait(lambda: not any(_alive(pid) for pid in children), 15, "the Daphnes to exit")
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", server.port))  # nobody holds the port any more
+
+
+def test_a_daphne_that_cannot_start_makes_the_launcher_give_up_with_status_1(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from tests.e2e.processes import ROOT, free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "scripts/serve_web.py",
+            "--port",
+            str(free_port()),
+            "--processes",
+            "1",
+            "--no-such-daphne-flag",  # passed on to Daphne, which refuses to start
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "quick deaths in a row; giving up" in done.stderr
