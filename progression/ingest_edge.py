@@ -14,8 +14,10 @@ import asyncio
 import json
 import logging
 import re
+import time
 import uuid
 import weakref
+from collections import Counter
 from typing import Any
 
 import orjson
@@ -73,6 +75,8 @@ class IngestRoute:
             status, payload, retry_after = await self._answer(slug, raw_token, body, request_id)
             if status >= 500:
                 logger.error("engagement %s for %s: %s", status, slug, payload["error"]["message"])
+            elif status == 429:  # a burst refuses hundreds a second: one line per second
+                _refusals.add(slug, payload["error"]["code"])
             elif status >= 400:
                 logger.warning("engagement %s for %s: %s", status, slug, payload["error"]["code"])
             await _send_json(send, status, payload, request_id, retry_after)
@@ -113,6 +117,28 @@ class IngestRoute:
             return 500, error_body("server_error", "Something went wrong on our side."), None
         status, payload = answer(submission, reply)
         return status, payload, 1 if status == 429 else None
+
+
+class _RefusalLog:
+    """429s logged at most once a second per process, with how many there were meanwhile
+    (`ingest_refused_total` and `engagement_events_total{outcome="rate_limited"}` count each)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.logged_at = 0.0
+
+    def add(self, slug: str, code: str) -> None:
+        self.counts[(slug, code)] += 1
+        now = time.monotonic()
+        if now - self.logged_at < 1.0:
+            return
+        for (community, reason), count in sorted(self.counts.items()):
+            logger.warning("engagement 429 %s for %s: %d request(s)", reason, community, count)
+        self.counts.clear()
+        self.logged_at = now
+
+
+_refusals = _RefusalLog()
 
 
 def _takes(scope: dict) -> tuple[str, str] | None:

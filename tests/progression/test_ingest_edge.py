@@ -527,3 +527,25 @@ def test_a_client_that_leaves_before_its_body_arrives_gets_nothing_written(commu
     asyncio.run(scenario())
     assert sent == []
     assert not Contribution.objects.exists()
+
+
+def test_a_burst_of_429s_is_logged_once_a_second_with_its_count(caplog, monkeypatch):
+    import logging
+
+    from progression import ingest_edge
+
+    clock = [100.0]
+    monkeypatch.setattr(ingest_edge.time, "monotonic", lambda: clock[0])
+    refusals = ingest_edge._RefusalLog()
+
+    with caplog.at_level(logging.WARNING, logger="progression.ingest_edge"):
+        for _ in range(300):
+            refusals.add("demo", "overloaded")
+        clock[0] += 1.5
+        refusals.add("demo", "overloaded")
+
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "engagement 429 overloaded for demo: 1 request(s)",
+        "engagement 429 overloaded for demo: 300 request(s)",
+    ]
