@@ -60,12 +60,14 @@ _VIEWER_IDS_JSON = (
     "ORDER BY i.ord ON CONFLICT (community_id, platform_user_id) DO NOTHING "
     "RETURNING id, platform_user_id) "
     "SELECT id, platform_user_id FROM created UNION ALL "
-    "SELECT v.id, v.platform_user_id FROM progression_viewer v JOIN input i "
-    "ON v.platform_user_id = i.pid WHERE v.community_id = %s"
+    # = ANY(ARRAY(...)): an index scan on (community, platform_user_id). A join with `input`
+    # was planned as a hash join over every viewer of the community (4.7 ms for one event).
+    "SELECT v.id, v.platform_user_id FROM progression_viewer v WHERE v.community_id = %s "
+    "AND v.platform_user_id = ANY(ARRAY(SELECT i.pid FROM input i))"
 )
 _VIEWER_IDS_AGAIN_JSON = (
     "SELECT id, platform_user_id FROM progression_viewer WHERE community_id = %s "
-    "AND platform_user_id IN (SELECT json_array_elements_text(%s::json))"
+    "AND platform_user_id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
 )
 
 
