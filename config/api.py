@@ -20,6 +20,8 @@ from ninja.security.base import AuthBase
 from ninja.throttling import SimpleRateThrottle
 from ninja.utils import check_csrf
 from psycopg_pool import PoolTimeout
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from communities.errors import ApplicationError, NotAllowed, NotAuthenticated
 from communities.permissions import Actor
@@ -161,10 +163,12 @@ def _on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 
 @api.exception_handler(PoolTimeout)
 @api.exception_handler(DatabaseError)
+@api.exception_handler(RedisConnectionError)
+@api.exception_handler(RedisTimeoutError)
 def _on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
     if isinstance(exc, DatabaseError) and not isinstance(exc, OperationalError | InterfaceError):
         return _on_unexpected(request, exc)
-    logger.error("database unavailable %s %s: %s", request.method, request.path, exc)
+    logger.error("database or Redis unavailable %s %s: %r", request.method, request.path, exc)
     response = error_response(503, "unavailable", "The database did not answer in time; retry.")
     response["Retry-After"] = "2"
     return response

@@ -549,3 +549,29 @@ def test_a_burst_of_429s_is_logged_once_a_second_with_its_count(caplog, monkeypa
         "engagement 429 overloaded for demo: 1 request(s)",
         "engagement 429 overloaded for demo: 300 request(s)",
     ]
+
+
+def test_redis_down_is_503_on_both_edges(client, community, target, ingest, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from progression.services import engagement
+
+    def down(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(engagement.ratelimit, "take_for_viewers", down)
+    path = f"/api/communities/{community.slug}/engagement"
+
+    edge = asgi_post(path, msg("ann", "m1"), ingest)
+    ninja = client.post(
+        path,
+        msg("ann", "m2"),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {ingest}"},
+    )
+
+    for response in (edge, ninja):
+        assert response.status_code == 503, response.content
+        assert response.json()["error"]["code"] == "unavailable"
+        assert response["Retry-After"] == "2"
+    assert not Contribution.objects.exists()
