@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -27,6 +27,10 @@ class EngagementEventIn(BaseModel):  # plain pydantic: validated 1,000 at a time
         if value is not None:
             if value.tzinfo is None:
                 raise ValueError("must include a time zone")
+            try:  # stored in UTC: PostgreSQL refuses offsets past ±15:59 that pydantic accepts
+                value = value.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("is out of range") from None
             if value > timezone.now() + timedelta(minutes=5):
                 raise ValueError("is in the future")
         return value

@@ -652,3 +652,18 @@ def test_reads_of_a_private_community_need_credentials(api, private_community):
     for path in ("progression", "tree", "leaderboard", "effects"):
         assert error_of(api("get", f"{slug}/{path}"), 401)
         assert api("get", f"{slug}/{path}", token=reader).status_code == 200
+
+
+def test_an_occurred_at_with_an_offset_postgresql_cannot_store_is_kept_in_utc(
+    api, community, chain, ingest
+):
+    batch = [
+        msg("ann", message_id="m1"),
+        msg("bob", message_id="m2", occurred_at="2024-01-01T00:00:00+20:00"),
+        msg("cid", message_id="m3", occurred_at="0001-01-01T00:00:00+05:00"),
+    ]
+    body = api("post", f"{community.slug}/engagement", {"events": batch}, ingest).json()
+    assert [r["status"] for r in body["results"]] == ["accepted", "accepted", "invalid"]
+    assert "out of range" in body["results"][2]["reason"]
+    stored = Contribution.objects.get(community=community, message_id="m2").occurred_at
+    assert stored.isoformat() == "2023-12-31T04:00:00+00:00"
