@@ -121,21 +121,31 @@ class IngestRoute:
 
 class _RefusalLog:
     """429s logged at most once a second per process, with how many there were meanwhile
-    (`ingest_refused_total` and `engagement_events_total{outcome="rate_limited"}` count each)."""
+    (`ingest_refused_total` and `engagement_events_total{outcome="rate_limited"}` count each);
+    what a burst's last second adds is logged by a timer, not left pending."""
 
     def __init__(self) -> None:
         self.counts: Counter[tuple[str, str]] = Counter()
         self.logged_at = 0.0
+        self.timer: asyncio.TimerHandle | None = None
 
     def add(self, slug: str, code: str) -> None:
         self.counts[(slug, code)] += 1
-        now = time.monotonic()
-        if now - self.logged_at < 1.0:
-            return
+        wait = 1.0 - (time.monotonic() - self.logged_at)
+        if wait <= 0:
+            self.flush()
+        elif self.timer is None:
+            try:
+                self.timer = asyncio.get_running_loop().call_later(wait, self.flush)
+            except RuntimeError:  # no loop (a test): the next add() logs
+                pass
+
+    def flush(self) -> None:
+        self.timer = None
         for (community, reason), count in sorted(self.counts.items()):
             logger.warning("engagement 429 %s for %s: %d request(s)", reason, community, count)
         self.counts.clear()
-        self.logged_at = now
+        self.logged_at = time.monotonic()
 
 
 _refusals = _RefusalLog()

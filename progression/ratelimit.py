@@ -48,6 +48,36 @@ return granted
 """
 
 
+_LUA_GIVE_BACK = """
+for i = 1, #KEYS do
+  local n = tonumber(ARGV[i + 2])
+  if n > 0 then
+    local state = redis.call('GET', KEYS[i])
+    local ttl = redis.call('PTTL', KEYS[i])
+    if state and ttl > 0 then  -- an expired bucket is full already
+      local sep = string.find(state, ':', 1, true)
+      local burst = tonumber(ARGV[i == #KEYS and 2 or 1])
+      local tokens = math.min(burst, tonumber(string.sub(state, 1, sep - 1)) + n)
+      redis.call('SET', KEYS[i], tostring(tokens) .. ':' .. string.sub(state, sep + 1), 'PX', ttl)
+    end
+  end
+end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What one batch took, so a write that fails can give it back."""
+
+    community_key: str
+    viewer_keys: list[str]
+    viewer_counts: list[int]
+    community_count: int
+    viewer_burst: int
+    community_burst: int
+
+
 @dataclass(frozen=True)
 class Bucket:
     key: str
@@ -73,6 +103,12 @@ class _LocalBuckets:
                 granted.append(give)
         return granted
 
+    def give_back(self, key: str, count: int, burst: int) -> None:
+        with self._lock:
+            if key in self._state:
+                tokens, ts = self._state[key]
+                self._state[key] = (min(float(burst), tokens + count), ts)
+
     def clear(self) -> None:
         with self._lock:
             self._state.clear()
@@ -80,6 +116,7 @@ class _LocalBuckets:
 
 _local = _LocalBuckets()
 _chained_script = None
+_give_back_script = None
 
 
 def take_for_viewers(
@@ -116,6 +153,25 @@ def take_for_viewers(
     args = [viewer_rate, viewer_burst, community_rate, community_burst, *wants]
     result = _chained_script(keys=keys, args=args, client=client)
     return [int(n) for n in result[:-1]], int(result[-1])
+
+
+def give_back(taken: Taken) -> None:
+    """Returns a failed write's tokens, so the retry of events that were never credited is not
+    refused for the first attempt's sake."""
+    if settings.REDIS_URL is None:
+        for key, count in zip(taken.viewer_keys, taken.viewer_counts, strict=True):
+            _local.give_back(key, count, taken.viewer_burst)
+        _local.give_back(taken.community_key, taken.community_count, taken.community_burst)
+        return
+    global _give_back_script
+    from django_redis import get_redis_connection
+
+    client = get_redis_connection("default")
+    if _give_back_script is None:
+        _give_back_script = client.register_script(_LUA_GIVE_BACK)
+    keys = [f"ph:rl2:{key}" for key in [*taken.viewer_keys, taken.community_key]]
+    args = [taken.viewer_burst, taken.community_burst, *taken.viewer_counts, taken.community_count]
+    _give_back_script(keys=keys, args=args, client=client)
 
 
 def reset_local() -> None:

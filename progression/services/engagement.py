@@ -77,24 +77,34 @@ def record_engagement(community: Community, events: list[EngagementEvent]) -> En
             )
         else:
             known.append(event)
-    fresh, repeats = _drop_repeats_in_batch(known, outcomes)
-    allowed = _apply_rate_limits(community.pk, fresh, outcomes)
-    state = active_state(community)
-    multiplier = contribution_multiplier(community.pk, state.season_id)
+    # Rate limits first, then repeats among what passed: a message whose first copy was over
+    # its viewer's limit is still credited through a later copy that was not.
+    passed, taken = _apply_rate_limits(community.pk, known, outcomes)
+    allowed, repeats = _drop_repeats_in_batch(passed, outcomes)
     credited = 0
-    if allowed:
-        with transaction.atomic():
-            credited = _credit(
-                community,
-                state.season_id,
-                state.progress_id,
-                allowed,
-                weights,
-                multiplier,
-                outcomes,
-            )
-            if credited:
-                tasks_on_commit.progress_changed(community.pk)
+    try:
+        state = active_state(community)
+        multiplier = contribution_multiplier(community.pk, state.season_id)
+        if allowed:
+            with transaction.atomic():
+                credited = _credit(
+                    community,
+                    state.season_id,
+                    state.progress_id,
+                    allowed,
+                    weights,
+                    multiplier,
+                    outcomes,
+                )
+                if credited:
+                    tasks_on_commit.progress_changed(community.pk)
+    except Exception:
+        if taken is not None:  # nothing was credited: the retry must not pay twice
+            try:
+                ratelimit.give_back(taken)
+            except Exception:
+                logger.warning("could not give rate-limit tokens back", exc_info=True)
+        raise
     for repeat, first in repeats.items():
         outcomes[repeat] = _repeat_outcome(repeat, outcomes[first])
     progress: tuple[int, int | None, int | None] = (state.progress_id, None, state.cost)
@@ -129,9 +139,10 @@ def record_engagement(community: Community, events: list[EngagementEvent]) -> En
 
 
 def _repeat_outcome(index: int, first: Outcome) -> Outcome:
-    """A repeat of a message earlier in the batch shares its fate: a duplicate if the first was
-    credited (now or before), refused with the first's reason if it was refused, so a bot whose
-    first copy was rate limited retries instead of believing the message counted."""
+    """A repeat of a message that an earlier copy in the batch carries (past the rate limits)
+    is a duplicate: "repeated in this batch" if that copy was credited now, the copy's own
+    reason if it had been credited before. A repeat is never answered for a copy that was
+    refused: refused copies are not candidates, so a later copy can still be credited."""
     if first.status == "accepted":
         return Outcome(index, "duplicate", reason=REPEATED_IN_BATCH)
     if first.status == "duplicate":
@@ -149,12 +160,9 @@ def record_engagement_together(
         return [record_engagement(community, requests[0])]
     merged: list[EngagementEvent] = []
     owners: list[tuple[int, int]] = []  # merged position -> (request, index in the request)
-    first_sender: dict[str, int] = {}  # message id -> the request that sent it first
     for number, events in enumerate(requests):
         for e in events:
             owners.append((number, e.index))
-            if e.message_id is not None:
-                first_sender.setdefault(e.message_id, number)
             merged.append(
                 EngagementEvent(
                     len(merged),
@@ -168,11 +176,16 @@ def record_engagement_together(
             )
     result = record_engagement(community, merged)
     per_request: list[list[Outcome]] = [[] for _ in requests]
+    credited_by = {  # message id -> the request whose copy was credited
+        e.message_id: owners[o.index][0]
+        for o, e in zip(result.outcomes, merged, strict=True)
+        if o.status == "accepted" and e.message_id is not None
+    }
     for o, e in zip(result.outcomes, merged, strict=True):
         number, index = owners[o.index]
         reason = o.reason
-        if o.reason == REPEATED_IN_BATCH and first_sender[e.message_id or ""] != number:
-            reason = ALREADY_CREDITED  # another request had it: to this one, a plain repeat
+        if o.reason == REPEATED_IN_BATCH and credited_by.get(e.message_id or "") != number:
+            reason = ALREADY_CREDITED  # another request's copy counted: to this one, a repeat
         per_request[number].append(Outcome(index, o.status, o.points, reason))
     answers = []
     for outcomes in per_request:
@@ -212,17 +225,18 @@ def _drop_repeats_in_batch(
 
 def _apply_rate_limits(
     community_id: int, events: list[EngagementEvent], outcomes: dict[int, Outcome]
-) -> list[EngagementEvent]:
+) -> tuple[list[EngagementEvent], ratelimit.Taken | None]:
     if not events:
-        return []
+        return [], None
     limits = settings_for(community_id)
     per_viewer: dict[str, list[EngagementEvent]] = defaultdict(list)
     for event in events:
         per_viewer[event.platform_user_id].append(event)
     viewers = list(per_viewer)
+    viewer_keys = [f"v:{community_id}:{pid}" for pid in viewers]
     granted, community_granted = ratelimit.take_for_viewers(
         f"c:{community_id}",
-        [f"v:{community_id}:{pid}" for pid in viewers],
+        viewer_keys,
         [len(per_viewer[pid]) for pid in viewers],
         viewer_rate=limits.viewer_rate,
         viewer_burst=limits.viewer_burst,
@@ -248,7 +262,15 @@ def _apply_rate_limits(
             len(events) - len(allowed),
             len(events),
         )
-    return allowed
+    taken = ratelimit.Taken(
+        community_key=f"c:{community_id}",
+        viewer_keys=viewer_keys,
+        viewer_counts=list(granted),
+        community_count=min(community_granted, len(candidates)),
+        viewer_burst=limits.viewer_burst,
+        community_burst=limits.community_burst,
+    )
+    return allowed, taken
 
 
 def _points(event: EngagementEvent, weights: dict[str, Decimal], multiplier: Decimal) -> int:

@@ -268,20 +268,40 @@ def test_an_ingest_token_of_another_community_is_refused(api, community, chain):
     assert error_of(api("post", f"{community.slug}/engagement", msg("ann"), other), 403)
 
 
-def test_a_repeat_of_a_rate_limited_message_is_rate_limited_too_so_the_bot_retries(
+def test_a_message_whose_first_copy_is_over_the_limit_counts_through_a_later_copy(
     api, community, chain, ingest
 ):
     ProgressionSettingsFactory(community=community, viewer_rate=1, viewer_burst=1)
-    batch = [msg("ann", message_id="a0"), msg("ann", message_id="x1"), msg("bob", message_id="x1")]
+    batch = [
+        msg("ann", message_id="a0"),
+        msg("ann", message_id="x1"),  # ann's one token went to a0
+        msg("bob", message_id="x1"),  # bob has a token: this copy counts
+        msg("bob", message_id="x1"),  # over bob's limit: refused, never "duplicate" for it
+    ]
 
     body = api("post", f"{community.slug}/engagement", {"events": batch}, ingest).json()
 
     assert [(r["status"], r["reason"]) for r in body["results"]] == [
         ("accepted", ""),
         ("rate_limited", "viewer rate limit"),
-        ("rate_limited", "viewer rate limit"),  # not "duplicate": x1 was never credited
+        ("accepted", ""),
+        ("rate_limited", "viewer rate limit"),
     ]
-    assert not Contribution.objects.filter(community=community, message_id="x1").exists()
+    credited = Contribution.objects.get(community=community, message_id="x1")
+    assert credited.viewer.platform_user_id == "bob"
+    assert_books_balance(community)
+
+
+def test_repeats_that_pass_the_limits_are_duplicates_of_the_credited_copy(
+    api, community, chain, ingest
+):
+    batch = [msg("ann", message_id="x1"), msg("bob", message_id="x1"), msg("ann", message_id="x1")]
+    body = api("post", f"{community.slug}/engagement", {"events": batch}, ingest).json()
+    assert [(r["status"], r["reason"]) for r in body["results"]] == [
+        ("accepted", ""),
+        ("duplicate", "repeated in this batch"),
+        ("duplicate", "repeated in this batch"),
+    ]
 
 
 def test_points_committed_are_answered_200_even_if_the_read_after_commit_fails(

@@ -575,3 +575,49 @@ def test_redis_down_is_503_on_both_edges(client, community, target, ingest, monk
         assert response.json()["error"]["code"] == "unavailable"
         assert response["Retry-After"] == "2"
     assert not Contribution.objects.exists()
+
+
+def test_a_failed_group_write_gives_its_rate_limit_tokens_back(
+    community, target, ingest, monkeypatch
+):
+    from progression.services import ledger_writes
+    from tests.factories import ProgressionSettingsFactory
+
+    ProgressionSettingsFactory(community=community, viewer_rate=1, viewer_burst=10)
+    real = ledger_writes.insert_ledger
+
+    def refuses_poison(community_id, season_id, progress_id, events, *rest):  # noqa: ANN001, ANN002, ANN202
+        if any(e.message_id == "poison" for e in events):
+            raise ValueError("a value the database refuses")
+        return real(community_id, season_id, progress_id, events, *rest)
+
+    monkeypatch.setattr(ledger_writes, "insert_ledger", refuses_poison)
+    eight = request_for(community.slug, ingest, *[msg("ann", f"a{i}") for i in range(8)])
+    poison = request_for(community.slug, ingest, msg("ann", "poison"))
+
+    good, bad = ingest_service.record_ingest_requests([eight, poison])
+
+    assert isinstance(bad, ValueError)
+    assert good.counts == {"accepted": 8}  # not 2: the failed group write's tokens came back
+    assert Contribution.objects.filter(community=community).count() == 8
+    assert check_integrity(community) == []
+
+
+def test_the_last_429s_of_a_burst_are_logged_by_a_timer(caplog):
+    import logging
+
+    from progression import ingest_edge
+
+    async def burst() -> None:
+        refusals = ingest_edge._RefusalLog()
+        for _ in range(50):
+            refusals.add("demo", "overloaded")
+        await asyncio.sleep(1.2)  # no further 429 arrives
+
+    with caplog.at_level(logging.WARNING, logger="progression.ingest_edge"):
+        asyncio.run(burst())
+
+    assert [r.getMessage() for r in caplog.records] == [
+        "engagement 429 overloaded for demo: 1 request(s)",
+        "engagement 429 overloaded for demo: 49 request(s)",
+    ]
