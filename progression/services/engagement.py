@@ -1,16 +1,19 @@
 """record_engagement: chat engagement in, points credited once, threshold crossing detected.
 
 A batch is written in one transaction with a fixed number of statements whatever its size:
-upsert the viewers, insert the ledger rows (a repeated message id inserts nothing), add the
-points to one random shard of the season's counter, read the season's total. Concurrent batches
+read the viewer ids (creating first-seen viewers), insert the ledger rows (a repeated message
+id inserts nothing), add to the viewers' totals, add to one shard of the season's counter (each
+writer thread has its own), then read the season's total after commit. Concurrent batches
 touch different shards, so there is no single row every message must queue on.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import random
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -311,8 +314,21 @@ def _credit(
         else:
             outcomes[event.index] = Outcome(event.index, "duplicate", reason=ALREADY_CREDITED)
     if accepted:
-        PointsShard.objects.filter(season_id=season_id, shard=random.randrange(SHARDS)).update(  # noqa: S311
+        ledger_writes.add_to_viewers(community.pk, accepted, points, now)
+        # Last, so the shard row is held only for the commit; one shard per writer thread, so
+        # this process's concurrent writes never queue on the same row.
+        PointsShard.objects.filter(season_id=season_id, shard=_writer_shard()).update(
             points=F("points") + credited, events=F("events") + len(accepted)
         )
-        ledger_writes.add_to_viewers(community.pk, accepted, points, now)
     return credited
+
+
+_shards = threading.local()
+_next_shard = itertools.count(random.randrange(SHARDS))  # noqa: S311 - spreads processes
+
+
+def _writer_shard() -> int:
+    shard = getattr(_shards, "number", None)
+    if shard is None:
+        shard = _shards.number = next(_next_shard) % SHARDS
+    return shard
