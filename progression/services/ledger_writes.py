@@ -65,6 +65,7 @@ _VIEWER_IDS_JSON = (
     "SELECT v.id, v.platform_user_id FROM progression_viewer v WHERE v.community_id = %s "
     "AND v.platform_user_id = ANY(ARRAY(SELECT i.pid FROM input i))"
 )
+SMALL_WRITE_VIEWERS = 20
 _VIEWER_IDS_KNOWN_JSON = (
     "SELECT id, platform_user_id FROM progression_viewer WHERE community_id = %s "
     "AND platform_user_id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
@@ -77,7 +78,9 @@ def viewer_ids(community_id: int, events: list[EngagementEvent], now: datetime) 
     Known viewers are read first with a plain SELECT: an INSERT … ON CONFLICT for them would
     wait on the unique index for every concurrent batch that is updating their totals (measured:
     0.9 PostgreSQL backends on average waiting so in the batch benchmark). Only the missing ones
-    are inserted; a viewer another batch is creating right now is waited for, then read."""
+    are inserted; a viewer another batch is creating right now is waited for, then read. A small
+    write (a few single events) skips the first read: one round trip, and it rarely meets a
+    concurrent batch's viewers."""
     names: dict[str, str] = {}
     for event in events:
         if event.display_name or event.platform_user_id not in names:
@@ -86,10 +89,12 @@ def viewer_ids(community_id: int, events: list[EngagementEvent], now: datetime) 
     pids = [pid for pid, _ in rows]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(_VIEWER_IDS_KNOWN_JSON, [community_id, json.dumps(pids)])
-            ids = {pid: vid for vid, pid in cursor.fetchall()}
-            if len(ids) == len(pids):
-                return ids
+            ids: dict[str, int] = {}
+            if len(pids) > SMALL_WRITE_VIEWERS:
+                cursor.execute(_VIEWER_IDS_KNOWN_JSON, [community_id, json.dumps(pids)])
+                ids = {pid: vid for vid, pid in cursor.fetchall()}
+                if len(ids) == len(pids):
+                    return ids
             new = [[pid, name] for pid, name in rows if pid not in ids]
             body = json.dumps(new, separators=(",", ":"))
             cursor.execute(_VIEWER_IDS_JSON, [body, community_id, now, now, community_id])

@@ -621,3 +621,26 @@ def test_the_last_429s_of_a_burst_are_logged_by_a_timer(caplog):
         "engagement 429 overloaded for demo: 1 request(s)",
         "engagement 429 overloaded for demo: 49 request(s)",
     ]
+
+
+@pytest.mark.parametrize("viewers", [5, 30])  # both sides of ledger_writes.SMALL_WRITE_VIEWERS
+def test_known_and_first_seen_viewers_in_one_write_are_all_credited(
+    community, target, ingest, viewers
+):
+    from progression.models import Viewer
+    from progression.services import ledger_writes
+
+    assert (viewers > ledger_writes.SMALL_WRITE_VIEWERS) == (viewers == 30)
+    known = [msg(f"v{i}", f"k{i}") for i in range(0, viewers, 3)]
+    ingest_service.record_ingest_requests([request_for(community.slug, ingest, *known)])
+    batch = [msg(f"v{i}", f"m{i}", 2) for i in range(viewers)]
+
+    (reply,) = ingest_service.record_ingest_requests([request_for(community.slug, ingest, *batch)])
+
+    assert reply.counts == {"accepted": viewers}
+    assert Viewer.objects.filter(community=community).count() == viewers
+    totals = dict(
+        Viewer.objects.filter(community=community).values_list("platform_user_id", "points_total")
+    )
+    assert all(totals[f"v{i}"] == (3 if i % 3 == 0 else 2) for i in range(viewers))
+    assert check_integrity(community) == []
