@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db import InterfaceError, OperationalError
+from psycopg_pool import PoolTimeout
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+
+def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
+    """The one error shape every edge answers: {"error": {"code", "message", "fields"?}}."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error}
+
 
 class ApplicationError(Exception):
     code = "error"
@@ -47,8 +62,19 @@ class Overloaded(ApplicationError):
 
 
 class Unavailable(ApplicationError):
-    """A part the request needs (the database) did not answer in time."""
+    """A part the request needs (the database, Redis) did not answer in time."""
 
     code = "unavailable"
     status = 503
     retry_after = 2
+
+
+# Failures that say nothing about the request: answered as Unavailable, never retried alone.
+UNAVAILABLE_CAUSES = (
+    PoolTimeout,
+    OperationalError,
+    InterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+UNAVAILABLE_MESSAGE = "The database did not answer in time; retry."

@@ -23,20 +23,20 @@ from psycopg_pool import PoolTimeout
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from communities.errors import ApplicationError, NotAllowed, NotAuthenticated
+from communities.errors import (
+    UNAVAILABLE_MESSAGE,
+    ApplicationError,
+    NotAllowed,
+    NotAuthenticated,
+    Unavailable,
+    error_body,
+)
 from communities.permissions import Actor
 from communities.selectors import actor_for_token, actor_for_user
 from communities.services import authenticate_token
 
 logger = logging.getLogger(__name__)
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-
-
-def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if fields:
-        error["fields"] = fields
-    return {"error": error}
 
 
 def error_response(
@@ -169,9 +169,7 @@ def _on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpRespon
     if isinstance(exc, DatabaseError) and not isinstance(exc, OperationalError | InterfaceError):
         return _on_unexpected(request, exc)
     logger.error("database or Redis unavailable %s %s: %r", request.method, request.path, exc)
-    response = error_response(503, "unavailable", "The database did not answer in time; retry.")
-    response["Retry-After"] = "2"
-    return response
+    return _on_application_error(request, Unavailable(UNAVAILABLE_MESSAGE))
 
 
 @api.exception_handler(Exception)

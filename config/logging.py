@@ -28,9 +28,13 @@ class SingleLineFormatter(logging.Formatter):
         return super().format(record).replace("\n", "\\n")
 
 
-def _request_id(request: HttpRequest) -> str:
-    given = request.headers.get("X-Request-ID", "")
+def request_id_from(given: str) -> str:
+    """The caller's X-Request-ID if it is safe to log, else a new one."""
     return given if _SAFE_ID.match(given) else uuid.uuid4().hex
+
+
+def _request_id(request: HttpRequest) -> str:
+    return request_id_from(request.headers.get("X-Request-ID", ""))
 
 
 class RequestIdMiddleware:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from communities.errors import ApplicationError, InvalidInput
+from communities.errors import ApplicationError, InvalidInput, error_body
 from progression import metrics
 from progression.schemas import MAX_BATCH, EngagementEventIn
 from progression.services.engagement import EngagementEvent, EngagementResult, Outcome
@@ -130,13 +130,6 @@ def answer(submission: Submission, result: EngagementResult) -> tuple[int, dict[
             "percent": percent,
         },
     }
-
-
-def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if fields:
-        error["fields"] = fields
-    return {"error": error}
 
 
 def error_answer(exc: ApplicationError) -> tuple[int, dict[str, Any]]:

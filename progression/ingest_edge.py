@@ -15,7 +15,6 @@ import json
 import logging
 import re
 import time
-import uuid
 import weakref
 from collections import Counter
 from typing import Any
@@ -24,15 +23,22 @@ import orjson
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from communities.errors import ApplicationError, InvalidInput, NotAuthenticated
-from config.logging import current_context_id
-from progression.engagement_io import answer, error_answer, error_body, parse_submission
+from communities.errors import (
+    UNAVAILABLE_CAUSES,
+    UNAVAILABLE_MESSAGE,
+    ApplicationError,
+    InvalidInput,
+    NotAuthenticated,
+    Unavailable,
+    error_body,
+)
+from config.logging import current_context_id, request_id_from
+from progression.engagement_io import answer, error_answer, parse_submission
 from progression.ingest_queue import IngestQueue
-from progression.services.ingest import UNAVAILABLE, IngestRequest, check_ingest_access
+from progression.services.ingest import IngestRequest, check_ingest_access
 
 logger = logging.getLogger(__name__)
 _PATH = re.compile(r"^/api/communities/(?P<slug>[^/]+)/engagement$")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 class IngestRoute:
@@ -66,7 +72,7 @@ class IngestRoute:
         slug, raw_token = match
         headers = dict(scope.get("headers") or ())
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        request_id = request_id_from(given)
         context = current_context_id.set(request_id)
         try:
             body = await _read_body(receive)
@@ -108,10 +114,10 @@ class IngestRoute:
         except ApplicationError as exc:
             status, payload = error_answer(exc)
             return status, payload, getattr(exc, "retry_after", None)
-        except UNAVAILABLE as exc:
-            logger.error("engagement for %s: database unavailable: %s", slug, exc)
-            message = "The database did not answer in time; retry."
-            return 503, error_body("unavailable", message), 2
+        except UNAVAILABLE_CAUSES as exc:
+            logger.error("engagement for %s: database or Redis unavailable: %r", slug, exc)
+            unavailable = Unavailable(UNAVAILABLE_MESSAGE)
+            return (*error_answer(unavailable), unavailable.retry_after)
         except Exception:
             logger.exception("unhandled engagement error for %s", slug)
             return 500, error_body("server_error", "Something went wrong on our side."), None
@@ -182,12 +188,11 @@ async def _read_body(receive: Any) -> bytes | None:
 def _json(body: bytes) -> Any:
     """orjson, falling back to the standard library for what only it accepts (NaN, lone
     surrogates), so both edges read the same bodies; messages as the Ninja route words them."""
-    if not body.strip():
-        raise InvalidInput("Invalid input.", fields={"__all__": ["Field required"]})
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
-        pass
+        if not body.strip():
+            raise InvalidInput("Invalid input.", fields={"__all__": ["Field required"]}) from None
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -27,8 +27,6 @@ from progression import metrics
 from progression.services.ingest import IngestRequest, Reply, record_ingest_requests
 
 logger = logging.getLogger(__name__)
-# Per process, for /metrics and tests: group writes run and requests they carried.
-totals = {"writes": 0, "requests": 0, "refused": 0}
 
 
 @dataclass
@@ -46,15 +44,12 @@ class IngestQueue:
         self._waiting: deque[_Waiting] = deque()
         self._running = 0
         self._executor = _executor(flushers)
-        self.writes = 0  # for tests and /metrics: how many group writes ran
-        self.written_requests = 0
+        self.writes = 0  # group writes run by this queue (the process-wide count is in metrics)
+        self._waiting_event_count = 0
 
     @property
     def parallel_min_events(self) -> int:
         return max(1, self.max_events_per_write // 10)
-
-    def _waiting_events(self) -> int:
-        return sum(len(item.request.submission.events) for item in self._waiting)
 
     @property
     def waiting(self) -> int:
@@ -62,17 +57,17 @@ class IngestQueue:
 
     async def submit(self, request: IngestRequest, request_id: str = "-") -> Reply:
         if len(self._waiting) >= self.max_waiting:
-            totals["refused"] += 1
             metrics.REFUSED.inc()
             raise Overloaded("The server is busy with engagement; retry in a second.")
         future = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(request, request_id, future))
+        self._waiting_event_count += len(request.submission.events)
         self._start_writes()
         return await future
 
     def _start_writes(self) -> None:
         while self._waiting and self._running < self.flushers:
-            if self._running and self._waiting_events() < self.parallel_min_events:
+            if self._running and self._waiting_event_count < self.parallel_min_events:
                 # Small requests: one write at a time takes them all next (group commit);
                 # a second writer would only split them and contend for the same rows.
                 return
@@ -84,6 +79,7 @@ class IngestQueue:
             ):
                 item = self._waiting.popleft()
                 events += len(item.request.submission.events)
+                self._waiting_event_count -= len(item.request.submission.events)
                 taken.append(item)
             self._running += 1
             asyncio.get_running_loop().create_task(self._write(taken))
@@ -107,9 +103,6 @@ class IngestQueue:
                 item.future.set_result(reply)
         try:
             self.writes += 1
-            self.written_requests += len(taken)
-            totals["writes"] += 1
-            totals["requests"] += len(taken)
             metrics.GROUP_WRITES.inc()
             metrics.GROUP_REQUESTS.inc(len(taken))
             metrics.WRITE_SECONDS.observe(time.monotonic() - started)

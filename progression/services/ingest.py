@@ -10,12 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.db import InterfaceError, OperationalError
-from psycopg_pool import PoolTimeout
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
-from communities.errors import ApplicationError
+from communities.errors import UNAVAILABLE_CAUSES, ApplicationError
 from communities.models import Community
 from communities.permissions import Action, Actor, require
 from communities.selectors import actor_for_token, get_community
@@ -24,14 +19,6 @@ from progression.engagement_io import Submission
 from progression.services.engagement import EngagementResult, record_engagement_together
 
 logger = logging.getLogger(__name__)
-# Failures that say nothing about the requests themselves: retrying them one by one is useless.
-UNAVAILABLE = (
-    PoolTimeout,
-    OperationalError,
-    InterfaceError,
-    RedisConnectionError,
-    RedisTimeoutError,
-)
 
 
 @dataclass
@@ -78,7 +65,7 @@ def _write(
             )
         )
     except Exception as exc:  # answered per request by the edge; logged there with context
-        if len(positions) == 1 or isinstance(exc, UNAVAILABLE):
+        if len(positions) == 1 or isinstance(exc, UNAVAILABLE_CAUSES):
             return [exc] * len(positions)
         logger.warning(
             "group write of %d requests for community=%s failed (%r); writing them one by one",
