@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from progression.accounting import is_full
 from progression.models import Node, UnlockProgress, VoteSession
 
 PROGRESS_UPDATED = "progression.progress.updated"
 TARGET_SET = "progression.target.set"
+TARGET_WAITING = "progression.target.waiting"
 NODE_UNLOCKED = "progression.node.unlocked"
 NODE_RELOCKED = "progression.node.relocked"
 CYCLE_COMPLETED = "progression.cycle.completed"
@@ -22,6 +24,12 @@ SEASON_RESET = "progression.season.reset"
 
 TOPIC = "progression"
 
+# What the active progress is doing (the `state` of every progress payload).
+FILLING = "filling"  # points go to the target
+FULL = "full"  # the target holds its cost; its unlock is on the way
+WAITING_FOR_VOTE = "waiting_for_vote"  # no target until the open vote resolves; points banked
+NO_TARGET = "no_target"  # nothing to target (the tree is complete); points banked
+
 
 def node_ref(node: Node | None, level: int | None) -> dict[str, Any] | None:
     if node is None:
@@ -29,12 +37,22 @@ def node_ref(node: Node | None, level: int | None) -> dict[str, Any] | None:
     return {"key": node.key, "name": node.name, "level": level, "tier": node.tier}
 
 
-def progress_payload(progress: UnlockProgress, total: int) -> dict[str, Any]:
+def progress_state(progress: UnlockProgress, total: int, *, waiting_for_vote: bool) -> str:
+    if progress.node_id is not None:
+        return FULL if is_full(total, progress.offset, progress.cost) else FILLING
+    return WAITING_FOR_VOTE if waiting_for_vote else NO_TARGET
+
+
+def progress_payload(
+    progress: UnlockProgress, total: int, *, waiting_for_vote: bool = False
+) -> dict[str, Any]:
+    """`waiting_for_vote`: whether a vote is open (it decides a missing target)."""
     accumulated = total - progress.offset
     cost = progress.cost
     percent = None if not cost else round(min(100.0, 100.0 * accumulated / cost), 2)
     return {
         "progress_id": progress.pk,
+        "state": progress_state(progress, total, waiting_for_vote=waiting_for_vote),
         "target": node_ref(progress.node, progress.level),
         "accumulated": accumulated,
         "cost": cost,

@@ -1,6 +1,7 @@
 """check_integrity: every credited point is spent on an unlock, discarded by the cap (or a
-season reset), or sitting in the active progress; one unlock per level; one active progress
-and at most one open vote per community."""
+season reset), or sitting in the active progress; the cap discarded nothing credited after a
+target's crossing; one unlock per level; one active progress and at most one open vote per
+community."""
 
 from __future__ import annotations
 
@@ -99,6 +100,7 @@ def _check_season(season: Season) -> list[str]:
                 out.append(
                     f"{name}: progress {progress.pk} spent {progress.spent} without a matching unlock"
                 )
+            out += _check_crossing(name, progress)
             spent += progress.spent
             discarded += progress.discarded
             expected_offset = progress.offset + progress.spent + progress.discarded
@@ -119,3 +121,17 @@ def _check_season(season: Season) -> list[str]:
     for row in duplicates:
         out.append(f"{name}: {row['node__key']} L{row['level']} unlocked {row['n']} times")
     return out
+
+
+def _check_crossing(name: str, progress: UnlockProgress) -> list[str]:
+    """The rollover cap cuts only the crossing write's overshoot: a closed progress never
+    discarded more than what lay between its cost and its crossing line."""
+    if not progress.spent or progress.crossed_at_total is None:
+        return []
+    overshoot = progress.crossed_at_total - progress.offset - progress.spent
+    if overshoot < 0 or progress.discarded > overshoot:
+        return [
+            f"{name}: progress {progress.pk} discarded {progress.discarded} with a crossing "
+            f"overshoot of {overshoot}"
+        ]
+    return []

@@ -130,6 +130,9 @@ class ProgressionSettings(models.Model):
     rollover_cap = models.PositiveIntegerField(default=200)
     vote_options = models.PositiveSmallIntegerField(default=4)
     vote_duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # The least time any vote runs before it resolves by itself (unlock or deadline): a target
+    # that fills meanwhile unlocks, and its successor waits for the vote (points are banked).
+    vote_window_seconds = models.PositiveIntegerField(default=30)
     viewer_rate = models.PositiveIntegerField(default=10)  # events per second
     viewer_burst = models.PositiveIntegerField(default=20)
     community_rate = models.PositiveIntegerField(default=5000)
@@ -178,6 +181,9 @@ class UnlockProgress(models.Model):
     level = models.PositiveSmallIntegerField(null=True, blank=True)
     cost = models.BigIntegerField(null=True, blank=True)
     offset = models.BigIntegerField(default=0)
+    # The season total at which the target was first seen full (the line the rollover cap is
+    # drawn at): written once, by the write that filled it (see progression/accounting.py).
+    crossed_at_total = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     auto_selected = models.BooleanField(default=False)
     up_next_node = models.ForeignKey(

@@ -35,7 +35,9 @@ def progression_status(community: Community) -> dict[str, Any]:
     )
     return {
         "season_id": progress.season_id,
-        "progress": events.progress_payload(progress, season_total(progress.season_id)),
+        "progress": events.progress_payload(
+            progress, season_total(progress.season_id), waiting_for_vote=session is not None
+        ),
         "vote": events.vote_payload(session) if session else None,
         "last_unlock": {
             "node": events.node_ref(last.node, last.level),

@@ -11,11 +11,13 @@ import realtime
 from communities.errors import Conflict, InvalidInput, NotFound
 from communities.models import Community
 from progression import events, rules
-from progression.models import SHARDS, Node, PointsShard, Season, Unlock, UnlockProgress
-from progression.services.state import lock_active_progress, season_total
+from progression.accounting import discarded_whole
+from progression.models import Node, Season, Unlock, UnlockProgress
+from progression.services.state import lock_active_progress, season_total, start_season
 from progression.services.unlocks import (
     auto_unlock_ready,
     choose_target,
+    close_progress,
     close_without_spending,
     open_next_progress,
 )
@@ -157,11 +159,7 @@ def reset_season(community: Community, *, by: str) -> Season:
         progress = _lock_active(community)
         old = Season.objects.select_for_update(no_key=True).get(pk=progress.season_id)
         leftover = season_total(old.pk) - progress.offset
-        progress.status = UnlockProgress.Status.CLOSED
-        progress.closed_at = timezone.now()
-        progress.accumulated_at_close = leftover
-        progress.discarded = leftover
-        progress.save(update_fields=["status", "closed_at", "accumulated_at_close", "discarded"])
+        close_progress(progress, discarded_whole(leftover))
         session = open_session(community.pk, lock=True)
         if session is not None:
             session.status = session.Status.CANCELLED
@@ -169,11 +167,7 @@ def reset_season(community: Community, *, by: str) -> Season:
             session.save(update_fields=["status", "resolved_at"])
         old.ended_at = timezone.now()
         old.save(update_fields=["ended_at"])
-        season = Season.objects.create(community=community, number=old.number + 1)
-        PointsShard.objects.bulk_create(
-            [PointsShard(season=season, shard=i) for i in range(SHARDS)]
-        )
-        fresh = UnlockProgress.objects.create(community=community, season=season, offset=0)
+        season, fresh = start_season(community, old.number + 1)
         invalidate_rules(community.pk)
         realtime.publish(
             community,

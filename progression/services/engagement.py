@@ -19,17 +19,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from communities.models import Community
 from progression import ratelimit, tasks_on_commit
+from progression.accounting import is_full
 from progression.models import SHARDS, PointsShard
 from progression.services import ledger_writes
 from progression.services.state import (
+    ActiveState,
     active_state,
     active_state_with_total,
+    note_crossing,
+    season_total,
     settings_for,
 )
 from progression.tree_state import contribution_multiplier
@@ -90,15 +94,7 @@ def record_engagement(community: Community, events: list[EngagementEvent]) -> En
         multiplier = contribution_multiplier(community.pk, state.season_id)
         if allowed:
             with transaction.atomic():
-                credited = _credit(
-                    community,
-                    state.season_id,
-                    state.progress_id,
-                    allowed,
-                    weights,
-                    multiplier,
-                    outcomes,
-                )
+                credited = _credit(community, state, allowed, weights, multiplier, outcomes)
                 if credited:
                     tasks_on_commit.progress_changed(community.pk)
     except Exception:
@@ -116,7 +112,11 @@ def record_engagement(community: Community, events: list[EngagementEvent]) -> En
         # whichever commits last notices the crossing (and an unlock meanwhile moved the target).
         state, total = active_state_with_total(community)
         progress = (state.progress_id, total - state.offset, state.cost)
-        if state.cost is not None and total - state.offset >= state.cost:
+        if is_full(total, state.offset, state.cost):
+            if state.crossed_at_total is None:
+                # Writes that filled the target together, neither seeing the other inside its
+                # transaction: the first to read after commit draws the line.
+                note_crossing(state.progress_id, total)
             tasks_on_commit.unlock_due(state.progress_id)
     except Exception:
         # The points are committed: the answer must say so. A crossing missed here is found by
@@ -282,8 +282,7 @@ def _points(event: EngagementEvent, weights: dict[str, Decimal], multiplier: Dec
 
 def _credit(
     community: Community,
-    season_id: int,
-    progress_id: int,
+    state: ActiveState,
     events: list[EngagementEvent],
     weights: dict[str, Decimal],
     multiplier: Decimal,
@@ -302,7 +301,7 @@ def _credit(
     # ledger inserts and queue only for that short final statement (sorted: no deadlocks).
     viewer_ids = ledger_writes.viewer_ids(community.pk, events, now)
     inserted = ledger_writes.insert_ledger(
-        community.pk, season_id, progress_id, events, points, viewer_ids, now
+        community.pk, state.season_id, state.progress_id, events, points, viewer_ids, now
     )
     credited = 0
     accepted: list[EngagementEvent] = []
@@ -317,10 +316,43 @@ def _credit(
         ledger_writes.add_to_viewers(community.pk, accepted, points, now)
         # Last, so the shard row is held only for the commit; one shard per writer thread, so
         # this process's concurrent writes never queue on the same row.
-        PointsShard.objects.filter(season_id=season_id, shard=_writer_shard()).update(
-            points=F("points") + credited, events=F("events") + len(accepted)
-        )
+        _add_to_shard(state, credited, len(accepted))
     return credited
+
+
+_ADD_AND_READ_TOTAL_PG = (
+    "UPDATE progression_pointsshard SET points = points + %s, events = events + %s "
+    "WHERE season_id = %s AND shard = %s RETURNING points + (SELECT COALESCE(SUM(o.points), 0) "
+    "FROM progression_pointsshard o WHERE o.season_id = %s AND o.shard <> %s)"
+)
+
+
+def _add_to_shard(state: ActiveState, credited: int, count: int) -> None:
+    """Adds the write's points to its shard. While the target is not yet known to be full, the
+    same statement reads the season total as this transaction sees it (its own points plus
+    everything committed before it); if that fills the target, this write is the crossing and
+    records the line the rollover cap is drawn at (once per progress: never a hot row)."""
+    shard = _writer_shard()
+    if state.cost is None or state.crossed_at_total is not None:
+        PointsShard.objects.filter(season_id=state.season_id, shard=shard).update(
+            points=F("points") + credited, events=F("events") + count
+        )
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _ADD_AND_READ_TOTAL_PG,
+                [credited, count, state.season_id, shard, state.season_id, shard],
+            )
+            row = cursor.fetchone()
+        seen = int(row[0]) if row else 0
+    else:  # SQLite: writers take turns, so this transaction sees every committed point
+        PointsShard.objects.filter(season_id=state.season_id, shard=shard).update(
+            points=F("points") + credited, events=F("events") + count
+        )
+        seen = season_total(state.season_id)
+    if is_full(seen, state.offset, state.cost):
+        note_crossing(state.progress_id, seen)
 
 
 _shards = threading.local()

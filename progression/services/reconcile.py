@@ -6,6 +6,7 @@ import logging
 
 from django.db.models import OuterRef, Subquery, Sum
 
+from progression.accounting import is_full
 from progression.models import PointsShard, UnlockProgress
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ def crossed_progress_ids() -> list[int]:
         .annotate(total=Subquery(totals))
         .values_list("pk", "offset", "cost", "total")
     )
-    return [pk for pk, offset, cost, total in rows if (total or 0) - offset >= cost]
+    return [pk for pk, offset, cost, total in rows if is_full(total or 0, offset, cost)]
 
 
 def enqueue_crossed() -> int:

@@ -17,7 +17,8 @@ from django.utils import timezone
 import realtime
 from communities.models import Community
 from progression import events, tasks_on_commit
-from progression.models import Contribution, Node, Unlock, UnlockProgress
+from progression.accounting import Split, is_full, kept_whole, next_offset, split_on_unlock
+from progression.models import Contribution, Node, Unlock, UnlockProgress, VoteSession
 from progression.services.state import (
     lock_active_progress,
     lock_progress,
@@ -25,7 +26,13 @@ from progression.services.state import (
     season_total,
     settings_for,
 )
-from progression.services.voting import open_session, resolve_session, start_vote_for_next
+from progression.services.voting import (
+    has_run_its_window,
+    open_session,
+    resolve_session,
+    start_vote_for_next,
+    wait_for_window,
+)
 from progression.tree_state import available_options, cost_for_level, invalidate_rules
 
 logger = logging.getLogger(__name__)
@@ -38,13 +45,20 @@ def unlock_target(progress_id: int) -> bool:
         if progress is None or progress.node is None or progress.cost is None:
             return False
         total = season_total(progress.season_id)
-        accumulated = total - progress.offset
-        if accumulated < progress.cost:
+        if not is_full(total, progress.offset, progress.cost):
             return False
         community = Community.objects.get(pk=progress.community_id)
-        excess = accumulated - progress.cost
-        discarded = max(0, excess - settings_for(community.pk).rollover_cap)
-        _close(progress, accumulated, spent=progress.cost, discarded=discarded)
+        if progress.crossed_at_total is None:  # nobody saw it full before: this reading is the line
+            progress.crossed_at_total = total
+            progress.save(update_fields=["crossed_at_total"])
+        split = split_on_unlock(
+            total=total,
+            offset=progress.offset,
+            cost=progress.cost,
+            crossed_at_total=progress.crossed_at_total,
+            cap=settings_for(community.pk).rollover_cap,
+        )
+        close_progress(progress, split)
         Unlock.objects.create(
             community=community,
             season_id=progress.season_id,
@@ -58,7 +72,7 @@ def unlock_target(progress_id: int) -> bool:
         _publish_cycle_completed(community, progress)
         auto_unlock_ready(community, progress.season_id)
         successor = open_next_progress(
-            community, progress, offset=progress.offset + progress.cost + discarded
+            community, progress, offset=next_offset(progress.offset, split)
         )
         choose_target(community, successor, carried=progress, after_unlock=True)
     logger.info(
@@ -91,13 +105,15 @@ def on_tree_changed(community: Community) -> None:
     transaction.on_commit(lambda: ensure_target(community.pk))
 
 
-def _close(progress: UnlockProgress, accumulated: int, *, spent: int, discarded: int) -> None:
+def close_progress(progress: UnlockProgress, split: Split) -> None:
+    """Closes a progress, recording how its points were used (the one home for closing: unlocks,
+    forced unlocks and relocks, season resets)."""
     progress.status = UnlockProgress.Status.CLOSED
     progress.closed_at = timezone.now()
-    progress.accumulated_at_close = accumulated
-    progress.spent = spent
-    progress.discarded = discarded
-    progress.rolled_over = accumulated - spent - discarded
+    progress.accumulated_at_close = split.accumulated
+    progress.spent = split.spent
+    progress.discarded = split.discarded
+    progress.rolled_over = split.rolled_over
     progress.save(
         update_fields=[
             "status",
@@ -112,8 +128,7 @@ def _close(progress: UnlockProgress, accumulated: int, *, spent: int, discarded:
 
 def close_without_spending(progress: UnlockProgress) -> None:
     """Ends a progress whose target went away (forced unlock, relock): its points all carry on."""
-    accumulated = season_total(progress.season_id) - progress.offset
-    _close(progress, accumulated, spent=0, discarded=0)
+    close_progress(progress, kept_whole(season_total(progress.season_id) - progress.offset))
 
 
 def open_next_progress(
@@ -134,11 +149,16 @@ def choose_target(
     """Picks the next target: the running vote's winner, else what is up next, else the lone
     candidate (auto-selected), else a vote among several; with none, the tree is complete.
 
-    Only the end of the previous target (an unlock) cuts a running vote short; otherwise a
-    running vote is left to choose when it resolves."""
+    Only the end of the previous target (an unlock) cuts a running vote short, and only once it
+    has run for the community's window; until then the progress waits for the vote (points are
+    banked for the winner). Otherwise a running vote is left to choose when it resolves."""
     session = open_session(community.pk, lock=True)
     choice, source = None, ""
     if session is not None and not after_unlock:
+        return
+    if session is not None and not has_run_its_window(session):
+        wait_for_window(community, session)
+        _publish_waiting(community, progress, session)
         return
     if session is not None:
         winner = resolve_session(community, session, resolved_by="unlock")
@@ -153,8 +173,8 @@ def choose_target(
         if len(options) == 1:
             choice, source = options[0], "auto"
         elif len(options) > 1:
-            start_vote_for_next(community, progress.season_id, options, targetless=True)
-            _publish_progress(community, progress)
+            session = start_vote_for_next(community, progress.season_id, options, targetless=True)
+            _publish_waiting(community, progress, session)
             return
         else:
             _publish_progress(community, progress)
@@ -187,15 +207,16 @@ def set_target(
         update_fields=["node", "level", "cost", "auto_selected", "up_next_node", "up_next_level"]
     )
     total = season_total(progress.season_id)
-    payload = events.progress_payload(progress, total)
-    payload.update(
-        auto_selected=auto_selected,
-        source=source,
-        rollover=carried.rolled_over if carried is not None else 0,
-    )
-    realtime.publish(community, events.TOPIC, events.TARGET_SET, payload)
-    if total - progress.offset >= progress.cost:
+    if is_full(total, progress.offset, progress.cost):
+        # Banked points fill it: no write crossed it, so nothing of them is overshoot (the
+        # line is the cost itself) and all beyond the cost carries on in full.
+        progress.crossed_at_total = progress.offset + progress.cost
+        progress.save(update_fields=["crossed_at_total"])
         tasks_on_commit.unlock_due(progress.pk)
+    payload = events.progress_payload(progress, total, waiting_for_vote=False)
+    # What it starts with: the previous target's rollover and anything banked without a target.
+    payload.update(auto_selected=auto_selected, source=source, rollover=total - progress.offset)
+    realtime.publish(community, events.TOPIC, events.TARGET_SET, payload)
     options = available_options(community.pk, progress.season_id, exclude={node.key})
     if len(options) > 1 and open_session(community.pk) is None:
         start_vote_for_next(community, progress.season_id, options, targetless=False)
@@ -280,8 +301,22 @@ def _publish_cycle_completed(community: Community, progress: UnlockProgress) -> 
     )
 
 
+def _publish_waiting(community: Community, progress: UnlockProgress, session: VoteSession) -> None:
+    """The progress has no target until `session` resolves: said once as its own event (with
+    the vote and when it resolves), and in the progress snapshot's state."""
+    payload = events.progress_payload(
+        progress, season_total(progress.season_id), waiting_for_vote=True
+    )
+    payload["vote"] = events.vote_payload(session)
+    realtime.publish(community, events.TOPIC, events.TARGET_WAITING, payload)
+    _publish_progress(community, progress)
+
+
 def _publish_progress(community: Community, progress: UnlockProgress) -> None:
-    payload = events.progress_payload(progress, season_total(progress.season_id))
+    waiting = progress.node_id is None and open_session(community.pk) is not None
+    payload = events.progress_payload(
+        progress, season_total(progress.season_id), waiting_for_vote=waiting
+    )
     realtime.publish(
         community, events.TOPIC, events.PROGRESS_UPDATED, payload, coalesce_key="progress"
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -19,13 +19,12 @@ import realtime
 from communities.errors import Conflict, InvalidInput
 from communities.models import Community
 from progression import events, tasks_on_commit
-from progression.models import Node, Vote, VoteOption, VoteSession
+from progression.models import Node, ProgressionSettings, Vote, VoteOption, VoteSession
 from progression.services.state import lock_active_progress, settings_for
 from progression.tree_state import available_options
 
 logger = logging.getLogger(__name__)
 OPEN_STATES = (VoteSession.Status.OPEN, VoteSession.Status.FROZEN)
-TARGETLESS_DEFAULT_SECONDS = 120
 
 
 def open_session(community_id: int, *, lock: bool = False) -> VoteSession | None:
@@ -41,11 +40,12 @@ def start_vote_for_next(
     knobs = settings_for(community.pk)
     picked = random.sample(options, min(knobs.vote_options, len(options)))  # noqa: S311
     picked.sort(key=lambda option: (option[0].tier, option[0].key))
-    duration = knobs.vote_duration_seconds or (TARGETLESS_DEFAULT_SECONDS if targetless else None)
+    now = timezone.now()
     session = VoteSession.objects.create(
         community=community,
         season_id=season_id,
-        deadline=timezone.now() + timedelta(seconds=duration) if duration else None,
+        started_at=now,
+        deadline=_deadline(now, knobs, targetless=targetless),
     )
     VoteOption.objects.bulk_create(
         [
@@ -58,6 +58,47 @@ def start_vote_for_next(
         "vote started community=%s session=%s options=%d", community.pk, session.pk, len(picked)
     )
     return session
+
+
+def _deadline(started: datetime, knobs: ProgressionSettings, *, targetless: bool) -> datetime | None:
+    """No vote resolves by its deadline before it has run for the window. A vote that decides
+    a missing target runs for the window (or the community's duration, if longer); a vote for
+    what comes next has a deadline only if the community set a duration."""
+    window = knobs.vote_window_seconds
+    duration = knobs.vote_duration_seconds
+    if targetless:
+        return started + timedelta(seconds=max(window, duration or 0))
+    return started + timedelta(seconds=max(window, duration)) if duration else None
+
+
+def window_end(session: VoteSession) -> datetime:
+    """When the vote has run for its community's minimum window."""
+    return session.started_at + timedelta(seconds=settings_for(session.community_id).vote_window_seconds)
+
+
+def has_run_its_window(session: VoteSession) -> bool:
+    return window_end(session) <= timezone.now()
+
+
+def wait_for_window(community: Community, session: VoteSession) -> None:
+    """The target filled while the vote for its successor is younger than the window: the vote
+    stays open until the window ends and then resolves (beat's resolve_due_votes), its winner
+    becoming the target with every point banked meanwhile. The caller holds the session lock."""
+    end = window_end(session)
+    if session.status == VoteSession.Status.FROZEN:  # resumes with at most the window's rest
+        rest = max(0.0, (end - timezone.now()).total_seconds())
+        if session.frozen_remaining_seconds is None or session.frozen_remaining_seconds > rest:
+            session.frozen_remaining_seconds = rest
+            session.save(update_fields=["frozen_remaining_seconds"])
+    elif session.deadline is None or session.deadline > end:
+        session.deadline = end
+        session.save(update_fields=["deadline"])
+    logger.info(
+        "target waits for the vote community=%s session=%s until=%s",
+        community.pk,
+        session.pk,
+        session.deadline,
+    )
 
 
 def resolve_session(
@@ -254,6 +295,8 @@ def resolve_due_votes() -> int:
             if session is None or session.status != VoteSession.Status.OPEN:
                 continue
             if session.deadline is None or session.deadline > timezone.now():
+                continue
+            if not has_run_its_window(session):  # the window was lengthened since it started
                 continue
             community = Community.objects.get(pk=community_id)
             winner = resolve_session(community, session, resolved_by="deadline")

@@ -23,11 +23,12 @@ from tests.factories import CommunityFactory, NodeFactory, PrerequisiteFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 NODE = {"key", "name", "level", "tier"}
-PROGRESS = {"progress_id", "target", "accumulated", "cost", "percent", "up_next"}
+PROGRESS = {"progress_id", "state", "target", "accumulated", "cost", "percent", "up_next"}
 VOTE = {"session_id", "status", "deadline", "frozen_remaining_seconds", "options", "total_votes"}
 PAYLOAD_KEYS = {  # the keys docs/events.md promises for each type (at least these)
     events.PROGRESS_UPDATED: PROGRESS,
     events.TARGET_SET: PROGRESS | {"auto_selected", "source", "rollover"},
+    events.TARGET_WAITING: PROGRESS | {"vote"},
     events.NODE_UNLOCKED: {"node", "reason", "spent"},
     events.NODE_RELOCKED: {"node", "cascade", "by"},
     events.CYCLE_COMPLETED: {"progress_id", "target", "spent", "contributors", "top"},

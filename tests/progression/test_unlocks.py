@@ -26,7 +26,7 @@ from tests.factories import NodeFactory, PrerequisiteFactory, ProgressionSetting
 pytestmark = pytest.mark.django_db(transaction=True)
 
 UNLOCKED_KEYS = {"node", "reason", "spent", "progress_id", "rolled_over", "discarded", "effects"}
-PROGRESS_KEYS = {"progress_id", "target", "accumulated", "cost", "percent", "up_next"}
+PROGRESS_KEYS = {"progress_id", "state", "target", "accumulated", "cost", "percent", "up_next"}
 TARGET_SET_KEYS = PROGRESS_KEYS | {"auto_selected", "source", "rollover"}
 
 

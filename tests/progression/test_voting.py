@@ -175,10 +175,10 @@ def test_a_vote_for_the_next_target_never_offers_the_current_target(community, s
     assert len(option_keys(following)) == 4
 
 
-def test_a_targetless_vote_has_a_default_deadline(started):
+def test_a_targetless_vote_runs_for_the_vote_window_by_default(started):
     remaining = (started.deadline - timezone.now()).total_seconds()
 
-    assert 110 < remaining <= voting.TARGETLESS_DEFAULT_SECONDS
+    assert 25 < remaining <= 30  # the default window: 30 s
 
 
 def test_vote_duration_is_settable_per_community(community, roots):
@@ -383,8 +383,11 @@ def test_a_resolved_winner_waits_as_up_next_and_becomes_the_target_after_the_unl
 
 
 def test_an_open_vote_resolves_when_the_target_unlocks_and_its_winner_takes_the_rollover(
-    earn, community, started, vote
+    earn, community, roots, vote
 ):
+    # No window: the unlock resolves the vote at once (the targetless first vote needs a duration).
+    ProgressionSettingsFactory(community=community, vote_window_seconds=0, vote_duration_seconds=60)
+    active_state(community)
     vote("ann", 1)
     voting.close_vote(community)
     session = open_session(community)
@@ -516,7 +519,10 @@ def test_freezing_a_frozen_vote_and_unfreezing_an_open_one_are_refused(community
 
 def test_a_vote_past_its_deadline_is_resolved_by_resolve_due_votes(community, started, vote):
     chosen = vote("ann", 4)
-    VoteSession.objects.filter(pk=started.pk).update(deadline=timezone.now() - timedelta(seconds=1))
+    past = timezone.now() - timedelta(seconds=31)  # it has run for its window (30 s) too
+    VoteSession.objects.filter(pk=started.pk).update(
+        started_at=past, deadline=timezone.now() - timedelta(seconds=1)
+    )
 
     assert voting.resolve_due_votes() == 1
 
