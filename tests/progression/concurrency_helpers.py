@@ -181,16 +181,21 @@ def books(community: Community) -> Books:
 
 
 def assert_rollover(chain: Chain, *, rollover_cap: int, credited: int) -> UnlockProgress:
-    """The first target closed once with the right split, and the next progress holds the
-    rollover plus every point that came after the close. Returns the next progress."""
+    """The first target closed once with the right split (the cap cut only the overshoot of
+    the write that filled it: everything after its crossing line rolled over in full), and the
+    next progress holds the rollover plus every point that came after the close. Returns the
+    next progress."""
     closed = UnlockProgress.objects.get(pk=chain.progress.pk)
     cost = chain.progress.cost
     assert closed.status == UnlockProgress.Status.CLOSED
     accumulated = closed.accumulated_at_close
     assert cost <= accumulated <= credited, (cost, accumulated, credited)
     assert closed.spent == cost
-    assert closed.discarded == max(0, accumulated - cost - rollover_cap)
-    assert closed.rolled_over == min(accumulated - cost, rollover_cap)
+    assert closed.crossed_at_total is not None
+    overshoot = closed.crossed_at_total - closed.offset - cost
+    assert 0 <= overshoot <= accumulated - cost, (overshoot, accumulated, cost)
+    assert closed.discarded == max(0, overshoot - rollover_cap)
+    assert closed.rolled_over == accumulated - cost - closed.discarded
     successor = UnlockProgress.objects.get(
         community_id=closed.community_id, status=UnlockProgress.Status.ACTIVE
     )

@@ -454,3 +454,123 @@ def test_a_crossed_threshold_without_an_unlock_is_found_and_unlocked_by_reconcil
     assert progress.pk not in crossed_progress_ids()
     assert accumulated(community) == 20
     assert_books_balance(community)
+
+
+# --- points after the crossing are not overflow (issue 7, A1) ------------------------------
+
+
+def test_points_credited_after_the_crossing_go_to_the_next_target_in_full(
+    community, unlock_tasks_lost
+):
+    ProgressionSettingsFactory(community=community, rollover_cap=25)
+    chain(community, 100, 100_000)
+    active_state(community)
+    progress = active(community)
+    credit(community, 90)
+    credit(community, 30)  # fills it: 20 over, under the cap
+    for _ in range(5):  # a raid while the worker is away: 5,000 more
+        credit(community, 1_000)
+    unlock_tasks_lost.end()
+
+    assert unlock_target(progress.pk) is True
+
+    progress.refresh_from_db()
+    assert progress.crossed_at_total == 120
+    assert (progress.spent, progress.discarded, progress.rolled_over) == (100, 0, 5_020)
+    assert accumulated(community) == 5_020
+    assert_books_balance(community)
+
+
+def test_only_the_overshoot_of_the_write_that_filled_the_target_meets_the_cap(
+    community, unlock_tasks_lost
+):
+    ProgressionSettingsFactory(community=community, rollover_cap=25)
+    chain(community, 100, 100_000)
+    active_state(community)
+    progress = active(community)
+    credit(community, 90)
+    credit(community, 300)  # fills it 290 over: 25 kept, 265 discarded
+    credit(community, 400)  # after the crossing: all of it carries
+    unlock_tasks_lost.end()
+
+    unlock_target(progress.pk)
+
+    progress.refresh_from_db()
+    assert progress.crossed_at_total == 390
+    assert (progress.spent, progress.discarded, progress.rolled_over) == (100, 265, 425)
+    assert accumulated(community) == 425
+    (payload,) = published(community, events.NODE_UNLOCKED)
+    assert (payload["rolled_over"], payload["discarded"]) == (425, 265)
+    assert_books_balance(community)
+
+
+def test_the_crossing_line_is_written_once_by_the_filling_write_and_never_again(
+    community, unlock_tasks_lost
+):
+    chain(community, 100, 100_000)
+    active_state(community)
+    progress = active(community)
+    credit(community, 60)
+    progress.refresh_from_db()
+    assert progress.crossed_at_total is None  # not full yet
+    credit(community, 70)
+    credit(community, 500)
+
+    progress.refresh_from_db()
+    assert progress.crossed_at_total == 130
+
+
+def test_without_a_recorded_crossing_the_unlock_draws_the_line_where_it_reads(
+    community, unlock_tasks_lost
+):
+    """No write saw the target full (two writes filling it together, each unseen by the other):
+    the unlock's own reading is the line, as the cap always was."""
+    ProgressionSettingsFactory(community=community, rollover_cap=25)
+    chain(community, 100, 100_000)
+    active_state(community)
+    progress = active(community)
+    credit(community, 180)
+    UnlockProgress.objects.filter(pk=progress.pk).update(crossed_at_total=None)
+    unlock_tasks_lost.end()
+
+    unlock_target(progress.pk)
+
+    progress.refresh_from_db()
+    assert progress.crossed_at_total == 180
+    assert (progress.discarded, progress.rolled_over) == (55, 25)
+    assert_books_balance(community)
+
+
+def test_banked_points_that_fill_a_new_target_carry_on_in_full(earn, community):
+    """A target set with more than its cost already there was filled by no write: nothing of
+    the banked points is overshoot, so the cap cuts none of them."""
+    ProgressionSettingsFactory(community=community, rollover_cap=10)
+    chain(community, 100)
+    earn(community, 100)
+    earn(community, 500)  # the tree is complete: banked
+
+    added = NodeFactory(community=community, key="added", cost_override=50)
+    on_tree_changed(community)
+
+    closed = UnlockProgress.objects.get(community=community, node=added)
+    assert closed.crossed_at_total == closed.offset + 50
+    assert (closed.spent, closed.discarded, closed.rolled_over) == (50, 0, 450)
+    assert accumulated(community) == 450
+    (target_set,) = [
+        t for t in published(community, events.TARGET_SET) if t["target"]["key"] == "added"
+    ]
+    assert target_set["rollover"] == 500  # it started with everything banked
+    assert_books_balance(community)
+
+
+def test_integrity_flags_a_cap_that_cut_points_credited_after_the_crossing(earn, community):
+    ProgressionSettingsFactory(community=community, rollover_cap=10)
+    chain(community, 100, 100_000)
+    earn(community, 150)
+    closed = UnlockProgress.objects.get(community=community, status=UnlockProgress.Status.CLOSED)
+    assert closed.discarded == 40
+    UnlockProgress.objects.filter(pk=closed.pk).update(crossed_at_total=closed.offset + 120)
+
+    assert check_integrity(community) == [
+        f"season 1: progress {closed.pk} discarded 40 with a crossing overshoot of 20"
+    ]

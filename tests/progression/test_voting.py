@@ -537,3 +537,20 @@ def test_a_vote_before_its_deadline_is_left_open(community, started):
 
     started.refresh_from_db()
     assert started.status == VoteSession.Status.OPEN
+
+
+def test_target_set_after_a_stretch_without_target_reports_the_banked_points_as_rollover(
+    earn, community, started
+):
+    earn(community, 70)  # no target yet: banked
+    assert accumulated(community) == 70
+
+    voting.close_vote(community)
+
+    target_set = published(community, events.TARGET_SET)[-1]
+    assert (target_set["source"], target_set["rollover"], target_set["accumulated"]) == (
+        "vote",
+        70,
+        70,
+    )
+    assert_books_balance(community)
