@@ -45,7 +45,7 @@ from progression.models import (
 from progression.services import engagement, unlocks, voting
 from progression.services.engagement import record_engagement
 from progression.services.reconcile import crossed_progress_ids
-from progression.services.state import active_state
+from progression.services.state import active_state, season_total
 from progression.services.unlocks import unlock_target
 from progression.services.voting import cast_vote
 from realtime.models import OutboxEvent
@@ -423,6 +423,8 @@ def test_two_concurrent_batches_that_cross_the_threshold_together_enqueue_the_un
     assert [r.error for r in ran] == [None, None]
     assert len(held) == 2, "the hook never ran: update this test"
     assert crossed_progress_ids() == [chain.progress.pk]  # 10 of 10: the target is full
+    # Neither saw it full inside its transaction: the first to read after commit drew the line.
+    assert UnlockProgress.objects.get(pk=chain.progress.pk).crossed_at_total == 10
     assert asked == [chain.progress.pk] or asked == [chain.progress.pk] * 2, (
         "the target is full but no unlock was asked for: it waits for the next event or the "
         "periodic reconcile"
@@ -510,3 +512,102 @@ def _someone_waits_on_a_lock() -> bool:
         )
         (waiting,) = cursor.fetchone()
     return waiting > 0
+
+
+# --- points after the crossing are not overflow (issue 7, A1) ------------------------------
+
+
+def _raid(community, prefix: str, clients: int, per_client: int, *, hammer: int = 0) -> list:  # noqa: ANN001
+    """`clients` concurrent batches of `per_client` one-point messages; `hammer` more threads
+    call the unlock of the active progress over and over meanwhile (the worker coming back)."""
+    progress_id = active_state(community).progress_id
+    done = threading.Event()
+
+    def client(i: int):  # noqa: ANN202
+        return record_engagement(community, as_events(client_events(prefix, i, per_client)))
+
+    def hammering() -> list[bool]:
+        answers = []
+        while not done.is_set():
+            answers.append(unlock_target(progress_id))
+            connection.close()
+            time.sleep(0.002)
+        answers.append(unlock_target(progress_id))
+        return answers
+
+    def clients_then_stop(i: int):  # noqa: ANN202
+        try:
+            return client(i)
+        finally:
+            if i == clients - 1:
+                done.set()
+
+    jobs = [lambda i=i: clients_then_stop(i) for i in range(clients)]
+    jobs += [hammering] * hammer
+    if not hammer:
+        done.set()
+    ran = run_concurrently(jobs)
+    errors = [r.error for r in ran if r.error is not None]
+    assert not errors, f"{len(errors)} threads failed, first: {errors[0]!r}"
+    return [r.value for r in ran]
+
+
+def _quick_chain(community, *, cap: int):  # noqa: ANN001, ANN202
+    return build_chain(
+        community,
+        first_cost=1_000,
+        next_cost=NEXT_COST,
+        rollover_cap=cap,
+        viewer_rate=10_000,
+        viewer_burst=10_000,
+    )
+
+
+@pytest.mark.real_services
+@pytest.mark.django_db(transaction=True)
+def test_25_concurrent_writers_filling_a_target_then_25_more_racing_its_unlock_lose_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cap 0: any point counted as overflow would be discarded. 25 concurrent batches of 40
+    make exactly the cost (1,000), so the crossing line is 1,000 whichever of them draws it;
+    25 more batches race 10 threads forcing the unlock: all 1,000 go to the next target."""
+    community = CommunityFactory()
+    chain = _quick_chain(community, cap=0)
+    monkeypatch.setattr(tasks_on_commit, "unlock_due", lambda progress_id: None)
+
+    _raid(community, "fill", 25, 40)
+    assert UnlockProgress.objects.get(pk=chain.progress.pk).crossed_at_total == 1_000
+    _raid(community, "after", 25, 40, hammer=10)
+    unlock_target(chain.progress.pk)  # if every hammer ran before the target was full
+
+    closed = UnlockProgress.objects.get(pk=chain.progress.pk)
+    assert (closed.spent, closed.discarded) == (1_000, 0)
+    successor = assert_rollover(chain, rollover_cap=0, credited=2_000)
+    assert season_total(successor.season_id) - successor.offset == 1_000
+    assert Unlock.objects.filter(community=community).count() == 1
+    assert check_integrity(community) == []
+
+
+@pytest.mark.real_services
+@pytest.mark.django_db(transaction=True)
+def test_the_cap_cuts_the_filling_writes_overshoot_and_nothing_of_25_concurrent_writers_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    community = CommunityFactory()
+    chain = _quick_chain(community, cap=10)
+    monkeypatch.setattr(tasks_on_commit, "unlock_due", lambda progress_id: None)
+
+    _raid(community, "fill", 24, 40)  # 960 of 1,000
+    record_engagement(  # the filling write: 100 points, 60 over the cost
+        community,
+        as_events([{"platform_user_id": "whale", "metric": "message", "value": 100}]),
+    )
+    _raid(community, "after", 25, 40, hammer=10)
+    unlock_target(chain.progress.pk)
+
+    closed = UnlockProgress.objects.get(pk=chain.progress.pk)
+    assert closed.crossed_at_total == 1_060
+    assert (closed.spent, closed.discarded) == (1_000, 50)
+    successor = assert_rollover(chain, rollover_cap=10, credited=2_060)
+    assert season_total(successor.season_id) - successor.offset == 1_010
+    assert check_integrity(community) == []
