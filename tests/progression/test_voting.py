@@ -14,7 +14,15 @@ from config.celery import app as celery_app
 from progression import cache as progression_cache
 from progression import events, ratelimit
 from progression.integrity import check_integrity
-from progression.models import Node, Unlock, UnlockProgress, VoteOption, VoteSession
+from progression.models import (
+    Node,
+    ProgressionSettings,
+    Unlock,
+    UnlockProgress,
+    VoteOption,
+    VoteSession,
+)
+from progression.selectors import progression_status
 from progression.services import voting
 from progression.services.engagement import EngagementEvent, record_engagement
 from progression.services.state import active_state, season_total
@@ -554,3 +562,125 @@ def test_target_set_after_a_stretch_without_target_reports_the_banked_points_as_
         70,
     )
     assert_books_balance(community)
+
+
+# --- every vote gets a real chance: the vote window (issue 7, A2) ---------------------------
+
+
+def _window_passes(session: VoteSession) -> None:
+    """The clock moves past the vote's window (30 s by default) and its deadline."""
+    past = timezone.now() - timedelta(seconds=31)
+    VoteSession.objects.filter(pk=session.pk).update(
+        started_at=past, deadline=timezone.now() - timedelta(seconds=1)
+    )
+
+
+@pytest.fixture
+def filling(community, started, vote) -> VoteSession:
+    """A target chosen, and a vote for its successor that has just opened."""
+    vote("ann", 1)
+    voting.close_vote(community)
+    return open_session(community)
+
+
+def test_a_target_that_fills_while_the_vote_is_young_unlocks_and_its_successor_waits(
+    earn, community, filling
+):
+    target = active(community).node
+
+    earn(community, 150)
+
+    assert Unlock.objects.filter(community=community, node=target).exists()
+    waiting = active(community)
+    assert waiting.node is None  # no target until the vote resolves
+    filling.refresh_from_db()
+    assert filling.status == VoteSession.Status.OPEN
+    assert filling.deadline == filling.started_at + timedelta(seconds=30)
+    said = published(community, events.TARGET_WAITING)[-1]  # the first: the season's start
+    assert said["state"] == "waiting_for_vote"
+    assert said["vote"]["session_id"] == filling.pk
+    assert said["vote"]["deadline"] == filling.deadline.isoformat()
+    assert said["accumulated"] == 50
+    status = progression_status(community)
+    assert status["progress"]["state"] == "waiting_for_vote"
+    assert status["vote"]["session_id"] == filling.pk
+    assert_books_balance(community)
+
+
+def test_points_are_banked_in_full_while_waiting_and_carry_into_the_chosen_target(
+    earn, community, filling, vote
+):
+    earn(community, 150)
+    earn(community, 80)  # banked for the successor: nothing capped
+    chosen = vote("bob", 2)
+    assert accumulated(community) == 130
+    assert voting.resolve_due_votes() == 0  # the window has not run yet
+
+    _window_passes(filling)
+    assert voting.resolve_due_votes() == 1
+
+    filling.refresh_from_db()
+    assert (filling.status, filling.resolved_by) == ("resolved", "deadline")
+    assert filling.winner_id == chosen.pk
+    target_set = published(community, events.TARGET_SET)[-1]
+    assert (target_set["target"]["key"], target_set["rollover"]) == (chosen.node.key, 130)
+    # 130 fills the new target (cost 100) at once: it unlocks, its successor waits again
+    assert Unlock.objects.filter(community=community, node=chosen.node).exists()
+    assert active(community).node is None
+    assert accumulated(community) == 30
+    closed = UnlockProgress.objects.get(community=community, node=chosen.node)
+    assert (closed.spent, closed.discarded, closed.rolled_over) == (100, 0, 30)
+    assert_books_balance(community)
+
+
+def test_a_cascade_of_banked_points_moves_one_target_per_window_each_with_a_real_vote(
+    earn, community, filling
+):
+    ProgressionSettings.objects.filter(community=community).update(rollover_cap=0)
+    progression_cache.clear_local()
+    earn(community, 100)  # the target unlocks
+    earn(community, 500)  # banked: enough for five more targets
+
+    unlocked = []
+    for _ in range(3):
+        session = open_session(community)
+        unlocked.append(Unlock.objects.filter(community=community).count())
+        assert voting.resolve_due_votes() == 0  # each vote runs for its own window
+        _window_passes(session)
+        assert voting.resolve_due_votes() == 1
+    unlocked.append(Unlock.objects.filter(community=community).count())
+
+    assert unlocked == [1, 2, 3, 4]  # one target per window, never the whole bank at once
+    assert accumulated(community) == 200
+    resolved = VoteSession.objects.filter(community=community, status="resolved").order_by("pk")
+    assert all(s.resolved_at - s.started_at >= timedelta(seconds=30) for s in resolved[1:])
+    assert_books_balance(community)
+
+
+def test_a_vote_older_than_the_window_still_resolves_when_the_target_unlocks(
+    earn, community, filling
+):
+    _window_passes(filling)
+    VoteSession.objects.filter(pk=filling.pk).update(deadline=None)
+    waits = len(published(community, events.TARGET_WAITING))
+
+    earn(community, 100)
+
+    filling.refresh_from_db()
+    assert (filling.status, filling.resolved_by) == ("resolved", "unlock")
+    assert active(community).node is not None
+    assert len(published(community, events.TARGET_WAITING)) == waits
+
+
+def test_the_vote_window_is_settable_per_community(earn, community, roots):
+    ProgressionSettingsFactory(community=community, vote_window_seconds=5)
+    active_state(community)
+    first = open_session(community)
+    assert first.deadline == first.started_at + timedelta(seconds=5)
+    voting.close_vote(community)
+    following = open_session(community)
+
+    earn(community, 100)
+
+    following.refresh_from_db()
+    assert following.deadline == following.started_at + timedelta(seconds=5)
