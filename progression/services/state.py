@@ -10,7 +10,6 @@ from django.db.models import Sum
 
 from communities.models import Community
 from progression import cache
-from progression.accounting import is_full
 from progression.models import SHARDS, PointsShard, ProgressionSettings, Season, UnlockProgress
 
 
@@ -116,14 +115,14 @@ def lock_active_progress(community_id: int) -> UnlockProgress | None:
 _NOTE_CROSSING_PG = (
     "UPDATE progression_unlockprogress SET crossed_at_total = %s WHERE id = ("
     "SELECT id FROM progression_unlockprogress WHERE id = %s AND status = 'active' "
-    'AND crossed_at_total IS NULL AND cost IS NOT NULL AND %s - "offset" >= cost '
-    "FOR NO KEY UPDATE SKIP LOCKED)"
+    "AND crossed_at_total IS NULL FOR NO KEY UPDATE SKIP LOCKED)"
 )
 
 
 def note_crossing(progress_id: int, total: int) -> bool:
-    """Records `total` as the progress's crossing line if none is recorded yet and the target
-    is full at `total`. Returns whether this call recorded it.
+    """Records `total` as the progress's crossing line (the caller saw its target full at
+    `total`: accounting.is_full) unless a line is recorded already. Returns whether this call
+    recorded it.
 
     At most one write per progress ever changes the row (the condition `IS NULL`), so it never
     becomes a hot row. On PostgreSQL a row already locked (an unlock running, or another write
@@ -131,21 +130,10 @@ def note_crossing(progress_id: int, total: int) -> bool:
     unlock; the unlock then draws the line itself (see accounting.split_on_unlock)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_NOTE_CROSSING_PG, [total, progress_id, total])
+            cursor.execute(_NOTE_CROSSING_PG, [total, progress_id])
             return cursor.rowcount == 1
-    # SQLite: one writer at a time; the same condition, checked against the row.
-    progress = (
-        UnlockProgress.objects.filter(
-            pk=progress_id, status=UnlockProgress.Status.ACTIVE, crossed_at_total__isnull=True
-        )
-        .values_list("offset", "cost")
-        .first()
+    # SQLite: one writer at a time, nothing to skip.
+    open_line = UnlockProgress.objects.filter(
+        pk=progress_id, status=UnlockProgress.Status.ACTIVE, crossed_at_total__isnull=True
     )
-    if progress is None or not is_full(total, *progress):
-        return False
-    return (
-        UnlockProgress.objects.filter(pk=progress_id, crossed_at_total__isnull=True).update(
-            crossed_at_total=total
-        )
-        == 1
-    )
+    return open_line.update(crossed_at_total=total) == 1

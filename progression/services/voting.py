@@ -250,6 +250,25 @@ def close_vote(community: Community, *, resolved_by: str = "moderator") -> VoteO
         return winner
 
 
+def choose_first_target(community: Community) -> VoteOption | None:
+    """A community that opens without a target (the demo, right after its tree is loaded)
+    starts with one: its open vote resolves now (no votes yet: a random option, recorded as
+    such, `resolved_by` "setup"), and the vote for what comes next opens. Nothing happens if
+    the progress already has a target or no vote is open."""
+    from progression.services.unlocks import ensure_target
+
+    ensure_target(community.pk)  # the season and its first vote, if the tree load has not yet
+    with transaction.atomic(durable=True):
+        progress = lock_active_progress(community.pk)  # lock order: progress, stream, session
+        session = open_session(community.pk, lock=True)
+        if progress is None or progress.node_id is not None or session is None:
+            return None
+        winner = resolve_session(community, session, resolved_by="setup")
+        if winner is not None:
+            apply_winner(community, winner)
+        return winner
+
+
 def freeze_vote(community: Community) -> VoteSession:
     with transaction.atomic(durable=True):
         lock_active_progress(community.pk)  # lock order: progress, stream, session

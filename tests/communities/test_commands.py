@@ -8,6 +8,8 @@ from django.core.management import CommandError, call_command
 
 from communities import services, tokens
 from communities.models import ApiToken, Community, Membership, Role
+from progression.integrity import check_integrity
+from progression.selectors import progression_status
 from tests.factories import CommunityFactory
 
 pytestmark = pytest.mark.django_db
@@ -159,3 +161,15 @@ def test_create_api_token_for_unknown_community_is_refused_and_writes_nothing():
         run("create_api_token", "nowhere", "--name", "overlay", "--scopes", "read")
 
     assert not ApiToken.objects.exists()
+
+
+def test_seed_demo_opens_with_its_first_target_chosen_and_a_vote_for_the_next():
+    run("seed_demo")
+
+    community = Community.objects.get(slug="demo")
+    status = progression_status(community)
+    assert status["progress"]["target"] is not None
+    assert status["progress"]["state"] == "filling"
+    assert status["vote"] is not None and status["vote"]["status"] == "open"
+    assert status["progress"]["target"]["key"] not in {o["key"] for o in status["vote"]["options"]}
+    assert check_integrity(community) == []

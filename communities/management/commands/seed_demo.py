@@ -82,18 +82,23 @@ def ensure_token(community: Community, owner: AbstractBaseUser) -> tuple[ApiToke
 
 
 def load_demo_tree(community: Community) -> Any:
-    """Loads the demo tree into a community that has no tree yet (never over a streamer's own)."""
+    """Loads the demo tree into a community that has no tree yet (never over a streamer's own)
+    and chooses its first target, so a fresh demo has something to unlock at once."""
     from django.conf import settings
 
     from progression.models import Node
     from progression.services.tree import sync_tree
     from progression.tree_schema import read_tree_file
 
+    from progression.services.voting import choose_first_target
+
     if Node.objects.filter(community=community).exists():
         return None
-    return sync_tree(
+    report = sync_tree(
         community, read_tree_file(settings.BASE_DIR / "progression" / "demo" / "tree.yaml")
     )
+    choose_first_target(community)  # the demo opens with something to unlock
+    return report
 
 
 class Command(BaseCommand):
