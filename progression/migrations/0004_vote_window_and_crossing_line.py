@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('progression', '0003_ledger_references_checked_by_integrity'),
+        ("progression", "0003_ledger_references_checked_by_integrity"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='progressionsettings',
-            name='vote_window_seconds',
+            model_name="progressionsettings",
+            name="vote_window_seconds",
             field=models.PositiveIntegerField(default=30),
         ),
         migrations.AddField(
-            model_name='unlockprogress',
-            name='crossed_at_total',
+            model_name="unlockprogress",
+            name="crossed_at_total",
             field=models.BigIntegerField(blank=True, null=True),
         ),
     ]

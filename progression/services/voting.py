@@ -60,7 +60,9 @@ def start_vote_for_next(
     return session
 
 
-def _deadline(started: datetime, knobs: ProgressionSettings, *, targetless: bool) -> datetime | None:
+def _deadline(
+    started: datetime, knobs: ProgressionSettings, *, targetless: bool
+) -> datetime | None:
     """No vote resolves by its deadline before it has run for the window. A vote that decides
     a missing target runs for the window (or the community's duration, if longer); a vote for
     what comes next has a deadline only if the community set a duration."""
@@ -73,7 +75,9 @@ def _deadline(started: datetime, knobs: ProgressionSettings, *, targetless: bool
 
 def window_end(session: VoteSession) -> datetime:
     """When the vote has run for its community's minimum window."""
-    return session.started_at + timedelta(seconds=settings_for(session.community_id).vote_window_seconds)
+    return session.started_at + timedelta(
+        seconds=settings_for(session.community_id).vote_window_seconds
+    )
 
 
 def has_run_its_window(session: VoteSession) -> bool:

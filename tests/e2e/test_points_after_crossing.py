@@ -108,9 +108,7 @@ def test_a_worker_stopped_while_20000_points_arrive_then_restarted_discards_at_m
 
     closed = UnlockProgress.objects.get(pk=progress_id)
     overshoot = closed.crossed_at_total - closed.offset - COST
-    successor = UnlockProgress.objects.get(
-        community=community, status=UnlockProgress.Status.ACTIVE
-    )
+    successor = UnlockProgress.objects.get(community=community, status=UnlockProgress.Status.ACTIVE)
     print(
         f"\nworker stopped; {SENT} points sent in {len(responses)} requests ({took:.1f}s): "
         f"spent {closed.spent}, rolled over {closed.rolled_over}, discarded {closed.discarded} "

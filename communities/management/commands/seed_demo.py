@@ -88,9 +88,8 @@ def load_demo_tree(community: Community) -> Any:
 
     from progression.models import Node
     from progression.services.tree import sync_tree
-    from progression.tree_schema import read_tree_file
-
     from progression.services.voting import choose_first_target
+    from progression.tree_schema import read_tree_file
 
     if Node.objects.filter(community=community).exists():
         return None
