@@ -3,7 +3,9 @@
 A batch is written in one transaction with a fixed number of statements whatever its size:
 read the viewer ids (creating first-seen viewers), insert the ledger rows (a repeated message
 id inserts nothing), add to the viewers' totals, add to one shard of the season's counter (each
-writer thread has its own), then read the season's total after commit. Concurrent batches
+writer thread has its own; until the target is known full, the same statement reads the total,
+and the write that fills it records the crossing line), then read the season's total after
+commit. Concurrent batches
 touch different shards, so there is no single row every message must queue on.
 """
 
