@@ -182,9 +182,7 @@ def choose_target(
                 community, events.TOPIC, events.TREE_COMPLETED, {"season_id": progress.season_id}
             )
             return
-    set_target(
-        community, progress, *choice, auto_selected=source == "auto", source=source, carried=carried
-    )
+    set_target(community, progress, *choice, auto_selected=source == "auto", source=source)
 
 
 def set_target(
@@ -195,7 +193,6 @@ def set_target(
     *,
     auto_selected: bool,
     source: str,
-    carried: UnlockProgress | None = None,
 ) -> None:
     progress.node = node
     progress.level = level
