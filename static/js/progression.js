@@ -25,7 +25,8 @@
 
   function renderProgress(p) {
     if (!p) return;
-    text($('target'), p.target ? nodeName(p.target) : 'Choosing the next target…');
+    text($('target'), p.target ? nodeName(p.target)
+      : p.state === 'waiting_for_vote' ? 'Waiting for the vote…' : 'Choosing the next target…');
     var pct = p.percent == null ? 0 : p.percent;
     var fill = $('bar-fill');
     if (fill) fill.style.width = Math.min(100, pct) + '%';
@@ -126,6 +127,11 @@
       case 'progression.vote.frozen':
       case 'progression.vote.unfrozen':
         renderVote(d);
+        break;
+      case 'progression.target.waiting':
+        renderProgress(d);
+        renderVote(d.vote);
+        feed('Target unlocked: the next one waits for the vote');
         break;
       case 'progression.vote.resolved':
         feed('Vote won by ' + nodeName(d.winner));
