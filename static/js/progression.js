@@ -131,7 +131,7 @@
       case 'progression.target.waiting':
         renderProgress(d);
         renderVote(d.vote);
-        feed('Target unlocked: the next one waits for the vote');
+        feed('The vote chooses the next target');
         break;
       case 'progression.vote.resolved':
         feed('Vote won by ' + nodeName(d.winner));
