@@ -684,3 +684,20 @@ def test_the_vote_window_is_settable_per_community(earn, community, roots):
 
     following.refresh_from_db()
     assert following.deadline == following.started_at + timedelta(seconds=5)
+
+
+def test_a_frozen_young_vote_keeps_at_most_the_windows_rest_when_the_target_fills(
+    earn, community, filling
+):
+    voting.freeze_vote(community)
+
+    earn(community, 100)
+
+    filling.refresh_from_db()
+    assert filling.status == VoteSession.Status.FROZEN
+    assert active(community).node is None  # waiting for the vote
+    assert 25 < filling.frozen_remaining_seconds <= 30
+    assert voting.resolve_due_votes() == 0  # a frozen vote never times out
+    voting.unfreeze_vote(community)
+    filling.refresh_from_db()
+    assert filling.deadline <= filling.started_at + timedelta(seconds=31)
