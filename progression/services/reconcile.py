@@ -23,7 +23,9 @@ def crossed_progress_ids() -> list[int]:
         .annotate(total=Subquery(totals))
         .values_list("pk", "offset", "cost", "total")
     )
-    return [pk for pk, offset, cost, total in rows if (total or 0) - offset >= cost]
+    return [
+        pk for pk, offset, cost, total in rows if cost is not None and (total or 0) - offset >= cost
+    ]
 
 
 def enqueue_crossed() -> int:
