@@ -25,9 +25,12 @@ run: install
 test: install
 	DEBUG=$${DEBUG:-1} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## ruff, then mypy with django-stubs (config in pyproject.toml; cache in .mypy_cache).
+## DEBUG=1 only lets the django-stubs plugin load config.settings with its development key.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	DEBUG=1 $(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -39,4 +42,4 @@ lock: install
 	$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
 
 clean:
-	rm -rf $(VENV) var/*.sqlite3* .pytest_cache .ruff_cache
+	rm -rf $(VENV) var/*.sqlite3* .pytest_cache .ruff_cache .mypy_cache

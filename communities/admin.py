@@ -7,10 +7,11 @@ as `communities.permissions` decides.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
@@ -60,7 +61,7 @@ class ManagedCommunitiesOnly(admin.ModelAdmin):
 
 
 class MembershipForm(forms.ModelForm):
-    def clean(self) -> dict[str, Any]:
+    def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
         for field in ("user", "community"):
             if self.instance.pk and field in self.changed_data:
@@ -111,7 +112,9 @@ class CommunityAdmin(ManagedCommunitiesOnly):
             slug=obj.slug, name=obj.name, visibility=obj.visibility
         )
         if not request.user.is_superuser:  # a streamer keeps the community they create
-            services.set_membership(community=community, user=request.user, role=Role.OWNER)
+            services.set_membership(
+                community=community, user=cast(User, request.user), role=Role.OWNER
+            )
         _adopt(obj, community)
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
@@ -192,10 +195,12 @@ class ApiTokenAdmin(ManagedCommunitiesOnly):
     def active(self, token: ApiToken) -> bool:
         return token.is_active
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
         if obj is None:
             kwargs["form"] = ApiTokenAddForm
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return ApiTokenAddForm.Meta.fields if obj is None else TOKEN_DETAIL_FIELDS
@@ -216,7 +221,7 @@ class ApiTokenAdmin(ManagedCommunitiesOnly):
             community=obj.community,
             name=obj.name,
             scopes=form.cleaned_data["scopes"],
-            created_by=request.user,
+            created_by=cast(User, request.user),  # the admin requires a logged-in user
         )
         _adopt(obj, issued.token)
         messages.success(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 
 from communities.errors import NotFound
 from communities.models import ApiToken, Community, Membership
@@ -16,7 +16,7 @@ def get_community(slug: str) -> Community:
     return community
 
 
-def actor_for_user(user: AbstractBaseUser | AnonymousUser | None) -> Actor:
+def actor_for_user(user: User | AnonymousUser | None) -> Actor:
     if user is None or not user.is_authenticated:
         return ANONYMOUS
     roles = dict(Membership.objects.filter(user_id=user.pk).values_list("community_id", "role"))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -45,7 +45,7 @@ def create_community(*, slug: str, name: str, visibility: str = Visibility.PUBLI
     return community
 
 
-def set_membership(*, community: Community, user: AbstractBaseUser, role: str) -> Membership:
+def set_membership(*, community: Community, user: User, role: str) -> Membership:
     if role not in Role.values:
         raise InvalidInput("Unknown role.", fields={"role": [f"one of {Role.values}"]})
     with transaction.atomic():
@@ -57,7 +57,7 @@ def set_membership(*, community: Community, user: AbstractBaseUser, role: str) -
     return membership
 
 
-def remove_membership(*, community: Community, user: AbstractBaseUser) -> bool:
+def remove_membership(*, community: Community, user: User) -> bool:
     with transaction.atomic():
         deleted, _ = Membership.objects.filter(community=community, user=user).delete()
         _streams_recheck_on_commit(user_id=user.pk)
@@ -81,7 +81,7 @@ def create_api_token(
     community: Community,
     name: str,
     scopes: Iterable[str],
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> IssuedToken:
     name = name.strip()
     if not name:

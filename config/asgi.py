@@ -2,11 +2,12 @@
 lean ingest edge, everything else to Django."""
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django_asgi_app = get_asgi_application()
+django_asgi_app: Any = get_asgi_application()  # wrapped below by other ASGI app classes
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
@@ -22,11 +23,12 @@ django_asgi_app = BodyLimit(IngestRoute(django_asgi_app))
 if settings.SERVE_STATIC:
     django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
+# Channels' stubs want their type-check-only _ExtendedURLPattern; Django's path() makes URLPattern.
 application = StartBackground(
     ProtocolTypeRouter(
         {
-            "http": URLRouter([*http_routes, re_path(r"", django_asgi_app)]),
-            "websocket": URLRouter(websocket_routes),
+            "http": URLRouter([*http_routes, re_path(r"", django_asgi_app)]),  # type: ignore[list-item]
+            "websocket": URLRouter(websocket_routes),  # type: ignore[arg-type]
         }
     )
 )

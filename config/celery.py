@@ -16,6 +16,7 @@ from typing import Any
 
 from celery import Celery, signals
 from celery.contrib.django.task import DjangoTask
+from celery.result import AsyncResult
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -52,22 +53,25 @@ def _run_in_process(task: Task, args: tuple, kwargs: dict, task_id: str) -> None
 class Task(DjangoTask):
     """Project task base: routes to the in-process pool when there is no broker."""
 
-    def apply_async(
+    # Celery's positional producer/link/link_error/shadow are taken by keyword only here.
+    def apply_async(  # type: ignore[override]
         self, args: Any = None, kwargs: Any = None, task_id: Any = None, **options: Any
-    ):  # type: ignore[no-untyped-def]
+    ) -> AsyncResult[Any]:
         from django.conf import settings
 
         if not settings.TASKS_IN_PROCESS or self.app.conf.task_always_eager:
             return super().apply_async(args, kwargs, task_id=task_id, **options)
         task_id = task_id or str(uuid.uuid4())
-        job = (_run_in_process, self, tuple(args or ()), dict(kwargs or {}), task_id)
+        job = (self, tuple(args or ()), dict(kwargs or {}), task_id)
         countdown = float(options.get("countdown") or 0)
         if countdown > 0:
-            timer = threading.Timer(countdown, _in_process_executor().submit, job)
+            timer = threading.Timer(
+                countdown, _in_process_executor().submit, (_run_in_process, *job)
+            )
             timer.daemon = True
             timer.start()
         else:
-            _in_process_executor().submit(*job)
+            _in_process_executor().submit(_run_in_process, *job)
         return self.AsyncResult(task_id)
 
 

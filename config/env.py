@@ -135,7 +135,7 @@ def database_config(
             },
             "TEST": {"NAME": str(base_dir / "var" / f"{test_name or 'test'}.sqlite3")},
         }
-    config = dj_database_url.parse(database_url)
+    config: dict[str, Any] = dict(dj_database_url.parse(database_url))
     if config["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured(f"DATABASE_URL must be a PostgreSQL URL, got {database_url!r}")
     config["CONN_MAX_AGE"] = 0  # the pool owns connection lifetime

@@ -7,6 +7,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from typing import cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
@@ -48,13 +49,13 @@ class RequestIdMiddleware:
         if iscoroutinefunction(get_response):
             markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
-        if iscoroutinefunction(self):
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if iscoroutinefunction(self.get_response):
             return self._acall(request)
         request_id = _request_id(request)
         token = current_context_id.set(request_id)
         try:
-            response = self.get_response(request)
+            response = cast(HttpResponse, self.get_response(request))  # sync chain here
         finally:
             current_context_id.reset(token)
         response["X-Request-ID"] = request_id
@@ -64,7 +65,7 @@ class RequestIdMiddleware:
         request_id = _request_id(request)
         token = current_context_id.set(request_id)
         try:
-            response = await self.get_response(request)  # type: ignore[misc]
+            response = await cast(Awaitable[HttpResponse], self.get_response(request))
         finally:
             current_context_id.reset(token)
         response["X-Request-ID"] = request_id

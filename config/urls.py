@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path, re_path
 
@@ -9,7 +9,7 @@ from progression.views import dashboard, overlay
 from realtime.views import prometheus_metrics
 
 
-def home(request: HttpRequest):  # type: ignore[no-untyped-def]
+def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")
 
 
@@ -26,7 +26,7 @@ urlpatterns = [
 ]
 
 
-def handler404(request: HttpRequest, exception: Exception) -> JsonResponse:  # noqa: D103
+def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:  # noqa: D103
     if request.path.startswith("/api/"):
         return error_response(404, "not_found", "No such endpoint.")
     from django.views.defaults import page_not_found
@@ -34,7 +34,7 @@ def handler404(request: HttpRequest, exception: Exception) -> JsonResponse:  # n
     return page_not_found(request, exception)
 
 
-def handler500(request: HttpRequest) -> JsonResponse:
+def handler500(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         return error_response(500, "server_error", "Something went wrong on our side.")
     from django.views.defaults import server_error

@@ -6,7 +6,11 @@ drops its cached copy; history (ledger, unlocks, votes) is read-only here.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from progression import cache
 from progression.models import (
@@ -41,7 +45,7 @@ class NodeAdmin(admin.ModelAdmin):
     actions = ["force_unlock_next_level"]
 
     @admin.action(description="Force-unlock the next level (no points spent)")
-    def force_unlock_next_level(self, request, queryset):  # type: ignore[no-untyped-def]
+    def force_unlock_next_level(self, request: HttpRequest, queryset: QuerySet[Node]) -> None:
         for node in queryset.select_related("community"):
             try:
                 unlock = admin_actions.force_unlock(
@@ -59,7 +63,9 @@ class EngagementWeightAdmin(admin.ModelAdmin):
     list_filter = ["community", "metric"]
     search_fields = ["community__slug", "metric"]
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(
+        self, request: HttpRequest, obj: EngagementWeight, form: Any, change: bool
+    ) -> None:
         admin_actions.set_weight(obj.community, obj.metric, str(obj.weight))
 
 
@@ -74,7 +80,9 @@ class ProgressionSettingsAdmin(admin.ModelAdmin):
         "community_rate",
     ]
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(
+        self, request: HttpRequest, obj: ProgressionSettings, form: Any, change: bool
+    ) -> None:
         super().save_model(request, obj, form, change)
         cache.invalidate_on_commit(settings_key(obj.community_id))
 
@@ -95,13 +103,13 @@ class ViewerAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -151,7 +159,7 @@ class VoteOptionInline(admin.TabularInline):
     can_delete = False
     readonly_fields = ["position", "node", "level", "votes", "last_vote_at"]
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

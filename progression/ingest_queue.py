@@ -71,7 +71,8 @@ class IngestQueue:
                 # Small requests: one write at a time takes them all next (group commit);
                 # a second writer would only split them and contend for the same rows.
                 return
-            taken, events = [], 0
+            taken: list[_Waiting] = []
+            events = 0
             while self._waiting and (
                 not taken
                 or events + len(self._waiting[0].request.submission.events)

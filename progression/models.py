@@ -26,7 +26,7 @@ class Size(models.TextChoices):
     LARGE = "large", "Large"
 
 
-BASE_COST = {Size.SMALL: 50, Size.MEDIUM: 200, Size.LARGE: 800}
+BASE_COST: dict[str, int] = {Size.SMALL: 50, Size.MEDIUM: 200, Size.LARGE: 800}
 
 
 def default_cost(size: str, tier: int) -> int:

@@ -55,7 +55,7 @@ def tree_with_state(community: Community) -> list[dict[str, Any]]:
         return []
     tree = snapshot(community.pk, season_id)
     progress = _active(community)
-    target = (progress.node.key, progress.level) if progress and progress.node_id else None
+    target = (progress.node.key, progress.level) if progress and progress.node else None
     available = {node.key for node, _ in available_options(community.pk, season_id, exclude=set())}
     nodes = []
     for node in sorted(tree.nodes.values(), key=lambda n: (n.tier, n.key)):
@@ -111,8 +111,9 @@ def leaderboard(community: Community, scope: str, limit: int = 20) -> list[dict[
         progress = _active(community)
         ledger = ledger.filter(progress=progress) if progress else ledger.none()
     else:  # season
-        ledger = ledger.filter(season_id=open_season_id(community.pk))
-    rows = (
+        # No open season: None matches no row (the column is NOT NULL).
+        ledger = ledger.filter(season_id=open_season_id(community.pk))  # type: ignore[misc]
+    totals = (
         ledger.values("viewer__platform_user_id", "viewer__display_name")
         .annotate(points=Sum("points"), events=Count("pk"))
         .order_by("-points", "viewer__platform_user_id")[:limit]
@@ -124,7 +125,7 @@ def leaderboard(community: Community, scope: str, limit: int = 20) -> list[dict[
             "points": r["points"],
             "events": r["events"],
         }
-        for r in rows
+        for r in totals
     ]
 
 
@@ -137,9 +138,10 @@ def viewer_contributions(
     recent = Contribution.objects.filter(viewer=viewer).order_by("-created_at", "-pk")[:limit]
     season_id = open_season_id(community.pk)
     season_points = (
-        Contribution.objects.filter(viewer=viewer, season_id=season_id).aggregate(p=Sum("points"))[
-            "p"
-        ]
+        # No open season: None matches no row (the column is NOT NULL), so 0.
+        Contribution.objects.filter(viewer=viewer, season_id=season_id).aggregate(  # type: ignore[misc]
+            p=Sum("points")
+        )["p"]
         or 0
     )
     return {

@@ -8,11 +8,12 @@ from django.shortcuts import render
 from django.views.decorators.clickjacking import xframe_options_exempt
 
 from communities.errors import NotFound
+from communities.models import Community
 from communities.permissions import Action, can
 from communities.selectors import actor_for_user, get_community
 
 
-def _readable(request: HttpRequest, slug: str):  # type: ignore[no-untyped-def]
+def _readable(request: HttpRequest, slug: str) -> Community:
     try:
         community = get_community(slug)
     except NotFound:

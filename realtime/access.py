@@ -74,6 +74,7 @@ def _grant(
             raise NotAuthenticated("Authorization must be 'Bearer <token>'.")
         actor = actor_for_token(authenticate_token(raw.strip()))
     else:
+        # scope["user"]: the User or AnonymousUser that StreamAuthMiddleware put there.
         actor = actor_for_user(user)  # type: ignore[arg-type]
     refused = sorted(set(topics) - readable_topics(actor, community, topics))
     if refused:
@@ -88,10 +89,11 @@ def _grant(
 grant_stream = database_sync_to_async(_grant, thread_sensitive=False)
 
 
-def _current_actor(actor: Actor) -> Actor:
+def _current_actor(actor: Actor) -> Actor | None:
+    """The actor as the database has it now; None for a revoked token."""
     if actor.token_id is not None:
         token = ApiToken.objects.filter(pk=actor.token_id, revoked_at__isnull=True).first()
-        return actor_for_token(token) if token else None  # type: ignore[return-value]
+        return actor_for_token(token) if token else None
     if actor.user_id is not None:
         user = get_user_model().objects.filter(pk=actor.user_id, is_active=True).first()
         return actor_for_user(user)

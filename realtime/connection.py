@@ -70,7 +70,9 @@ def _stream_position(community_id: int) -> tuple[int, int]:
     return position.head, position.pruned_through
 
 
-def _fetch(community_id: int, topics: list[str], after: int, upto: int | None, limit: int):  # type: ignore[no-untyped-def]
+def _fetch(
+    community_id: int, topics: list[str], after: int, upto: int | None, limit: int
+) -> list[dict[str, Any]]:
     from realtime.selectors import events_between
     from realtime.services import stream_message
 
@@ -273,7 +275,7 @@ class StreamConnection:
 
     async def _flush(self, limit: int | None = None) -> None:
         while self.outbound:
-            batch = []
+            batch: list[dict[str, Any]] = []
             while self.outbound and (limit is None or len(batch) < limit):
                 batch.append(self.outbound.popitem(last=False)[1])
             await self.transport.write_events(batch)

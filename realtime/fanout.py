@@ -42,6 +42,7 @@ async def asend(messages: Sequence[dict[str, Any]]) -> None:
         dispatch_local(messages)
         return
     layer = get_channel_layer()
+    assert layer is not None  # not local: a shared layer is configured
     for message in messages:
         await layer.group_send(message["group"], message)
 

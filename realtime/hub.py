@@ -52,7 +52,9 @@ class StreamHub:
 
             if not fanout.is_local():
                 layer = get_channel_layer()
-                self.channel = await layer.new_channel("hub.")
+                assert layer is not None  # a shared layer is configured when not local
+                # Redis and in-memory layers take a prefix; the stubs' base class does not.
+                self.channel = await layer.new_channel("hub.")  # type: ignore[call-arg]
                 self._tasks.append(self.loop.create_task(self._receive_loop(layer)))
                 self._tasks.append(self.loop.create_task(self._refresh_loop(layer)))
             _install_shutdown_signal(self)
@@ -92,7 +94,9 @@ class StreamHub:
             return
         pending = self._joining[group] = self.loop.create_future()
         try:
-            await get_channel_layer().group_add(group, self.channel)
+            layer = get_channel_layer()
+            assert layer is not None  # self.channel is only set with a shared layer
+            await layer.group_add(group, self.channel)
             self._joined.add(group)
             pending.set_result(None)
         except Exception as exc:

@@ -30,7 +30,7 @@ class StreamAuthMiddleware:
             from channels.auth import get_user
 
             scope["session"] = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-            scope["user"] = await get_user(scope)
+            scope["user"] = await get_user(scope)  # type: ignore[arg-type]  # a plain ASGI dict
         await self.app(scope, receive, send)
 
 

@@ -49,7 +49,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,7 +207,7 @@ class CpuMeter:
         self.stack = stack
 
     def _sample(self) -> dict[str, float]:
-        groups: Counter = Counter()
+        groups: defaultdict[str, float] = defaultdict(float)
         for pid in _descendants(self.stack.web.pid):
             groups["web"] += _proc_cpu(pid)
         for pid in _descendants(self.stack.worker.pid):
@@ -734,11 +734,13 @@ class Bench:
         return f"/api/communities/{slug}/engagement"
 
     def maybe_profile(self, name: str, seconds: int) -> Profiler | _NoProfile:
+        assert self.stack is not None, "start() first"
         if self.opts.profile:
             return Profiler(name, self.stack, seconds)
         return _NoProfile()
 
     def part_healthz(self) -> None:
+        assert self.stack is not None, "start() first"
         part = self.measured("healthz")
         log(f"a. /healthz, wrk -t2 -c64 -d{self.opts.seconds}s")
         with self.maybe_profile("healthz", self.opts.seconds) as prof, CpuMeter(self.stack) as cpu:
@@ -756,6 +758,7 @@ class Bench:
         self.done("healthz")
 
     def part_single(self) -> None:
+        assert self.stack is not None, "start() first"
         community = make_community(
             f"bench-single-{self.run_id}", cost=self.opts.single_cost, limits=HIGH_LIMITS
         )
@@ -781,6 +784,7 @@ class Bench:
         self.done("single")
 
     def part_latency(self) -> None:
+        assert self.stack is not None, "start() first"
         community = make_community(
             f"bench-latency-{self.run_id}", cost=self.opts.latency_cost, limits=HIGH_LIMITS
         )
@@ -812,6 +816,7 @@ class Bench:
         self.done("latency")
 
     def part_batch(self) -> None:
+        assert self.stack is not None, "start() first"
         community = make_community(
             f"bench-batch-{self.run_id}", cost=self.opts.batch_cost, limits=HIGH_LIMITS
         )
@@ -838,6 +843,7 @@ class Bench:
         self.done("batch")
 
     def part_burst(self) -> None:
+        assert self.stack is not None, "start() first"
         community = make_community(
             f"bench-burst-{self.run_id}", cost=self.opts.burst_cost, limits=None
         )

@@ -90,7 +90,7 @@ MATRIX: list[tuple[str, int]] = [
     ("uvicorn-2w", 2000),
 ]
 
-GOALS = {"connect_2000_s": 5.0, "p99_ms": {1000: 150.0, 2000: 250.0}}
+GOALS: dict[str, Any] = {"connect_2000_s": 5.0, "p99_ms": {1000: 150.0, 2000: 250.0}}
 
 
 # --- process plumbing ----------------------------------------------------------------------
@@ -292,7 +292,7 @@ def prepare(args: argparse.Namespace, env: dict[str, str]) -> None:
     import redis
     from psycopg import sql
 
-    name = psycopg.conninfo.conninfo_to_dict(args.database_url)["dbname"]
+    name = str(psycopg.conninfo.conninfo_to_dict(args.database_url)["dbname"])
     admin = psycopg.conninfo.make_conninfo(args.database_url, dbname="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
@@ -466,6 +466,7 @@ def run_once(args: argparse.Namespace, env: dict[str, str], kind: str, clients: 
             (total1 - total0) / CLK_TCK
         )
         command = {"expected": published["ids"], "grace": args.grace, "max_wait": args.max_wait}
+        assert client_proc.stdin is not None  # opened with stdin=PIPE
         client_proc.stdin.write(json.dumps(command))
         client_proc.stdin.write("\n")
         client_proc.stdin.flush()

@@ -23,7 +23,7 @@ def ensure_postgres_database(url: str) -> None:
     import psycopg
     from psycopg import sql
 
-    name = psycopg.conninfo.conninfo_to_dict(url).get("dbname")
+    name = str(psycopg.conninfo.conninfo_to_dict(url).get("dbname") or "")
     if not name:
         return
     admin_url = psycopg.conninfo.make_conninfo(url, dbname="postgres")

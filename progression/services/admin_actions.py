@@ -140,11 +140,11 @@ def _drop_stale_plans(community: Community, progress: UnlockProgress) -> None:
     ):
         progress.up_next_node, progress.up_next_level = None, None
         progress.save(update_fields=["up_next_node", "up_next_level"])
-    if progress.node_id is not None and (progress.node, progress.level) not in options:
+    if progress.node is not None and (progress.node, progress.level) not in options:
         close_without_spending(progress)
         successor = open_next_progress(community, progress, offset=progress.offset)
         choose_target(community, successor, carried=None, after_unlock=True)
-    elif progress.node_id is None:
+    elif progress.node is None:
         choose_target(community, progress, carried=None)
     elif open_session(community.pk) is None:
         following = available_options(community.pk, progress.season_id, exclude={progress.node.key})

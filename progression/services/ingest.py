@@ -50,7 +50,7 @@ def record_ingest_requests(requests: list[IngestRequest]) -> list[Reply]:
     for community, positions in groups.values():
         for position, result in zip(positions, _write(community, requests, positions), strict=True):
             replies[position] = result
-    return replies  # type: ignore[return-value]
+    return replies  # type: ignore[return-value]  # every position was filled above
 
 
 def _write(

@@ -42,7 +42,12 @@ def unlock_target(progress_id: int) -> bool:
     """Unlocks the progress's target if its points are there. Returns whether it did."""
     with transaction.atomic(durable=True):
         progress = lock_progress(progress_id)
-        if progress is None or progress.node is None or progress.cost is None:
+        if (
+            progress is None
+            or progress.node is None
+            or progress.level is None
+            or progress.cost is None
+        ):
             return False
         total = season_total(progress.season_id)
         if not is_full(total, progress.offset, progress.cost):
@@ -164,7 +169,12 @@ def choose_target(
         winner = resolve_session(community, session, resolved_by="unlock")
         if winner is not None:
             choice, source = (winner.node, winner.level), "vote"
-    if choice is None and carried is not None and carried.up_next_node_id is not None:
+    if (
+        choice is None
+        and carried is not None
+        and carried.up_next_node is not None
+        and carried.up_next_level is not None
+    ):
         choice, source = (carried.up_next_node, carried.up_next_level), "up_next"
     if choice is not None and not _still_available(community, progress.season_id, *choice):
         choice = None
@@ -251,6 +261,7 @@ def auto_unlock_ready(community: Community, season_id: int) -> None:
 
 
 def _publish_unlocked(community: Community, progress: UnlockProgress, *, reason: str) -> None:
+    assert progress.node is not None  # only a progress with a target unlocks
     realtime.publish(
         community,
         events.TOPIC,

@@ -230,7 +230,7 @@ def start_vote(community: Community) -> VoteSession:
             raise Conflict("The community has no active progress yet.")
         if open_session(community.pk) is not None:
             raise Conflict("A vote is already open.", fields={"reason": ["vote_open"]})
-        exclude = {progress.node.key} if progress.node_id else set()
+        exclude = {progress.node.key} if progress.node else set()
         options = available_options(community.pk, progress.season_id, exclude=exclude)
         if len(options) < 2:
             raise Conflict(

@@ -20,6 +20,10 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from communities.models import Community
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +46,7 @@ def cmd_setup(args: argparse.Namespace) -> dict:
     return {"slug": community.slug, "id": community.pk, "visibility": community.visibility}
 
 
-def warm_up(community) -> None:  # type: ignore[no-untyped-def]
+def warm_up(community: Community) -> None:
     """First-use costs (connection, imports, query compilation) stay out of event 0's time:
     the timed path is exercised once without publishing anything."""
     from django.db import transaction

@@ -178,7 +178,7 @@ class SSEProtocol(asyncio.Protocol):
         self.chunk_left = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport
         self.client.transport = transport  # type: ignore[assignment]
         transport.write(self.client.request())  # type: ignore[attr-defined]
 
@@ -279,8 +279,8 @@ def summarize_connect(bench: Bench, elapsed: float | None) -> dict[str, Any]:
         )
         if bench.connected
         else None,
-        "connect_p50_ms": round(percentile(times, 50) * 1000, 1) if times else None,
-        "connect_p99_ms": round(percentile(times, 99) * 1000, 1) if times else None,
+        "connect_p50_ms": round((percentile(times, 50) or 0) * 1000, 1) if times else None,
+        "connect_p99_ms": round((percentile(times, 99) or 0) * 1000, 1) if times else None,
         "attempts": sum(c.attempts for c in bench.clients),
         "connect_errors": bench.connect_errors,
         "http_errors": bench.http_errors,

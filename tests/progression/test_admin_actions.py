@@ -5,13 +5,10 @@ from __future__ import annotations
 import pytest
 
 from communities.errors import Conflict, NotFound
-from config.celery import app as celery_app
-from progression import cache as progression_cache
-from progression import events, ratelimit
+from progression import events
 from progression.integrity import check_integrity
 from progression.models import Contribution, PointsShard, Season, Unlock, UnlockProgress, Viewer
 from progression.services import admin_actions, voting
-from progression.services.engagement import EngagementEvent, record_engagement
 from progression.services.state import active_state, season_total
 from progression.tree_state import available_options
 from realtime.models import OutboxEvent
@@ -19,30 +16,7 @@ from tests.factories import NodeFactory, PrerequisiteFactory
 
 # Real commits: after-commit work (the unlock task, run eagerly) happens as in production, and
 # check_integrity can open its own repeatable-read transaction.
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _eager_tasks():
-    """Tasks enqueued after commit run synchronously; nothing cached leaks between tests."""
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager = conf.task_eager_propagates = True
-    progression_cache.clear_local()
-    ratelimit.reset_local()
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
-    progression_cache.clear_local()
-    ratelimit.reset_local()
-
-
-@pytest.fixture
-def earn():
-    def send(community, points: int, viewer: str = "ann") -> None:
-        event = EngagementEvent(index=0, platform_user_id=viewer, metric="message", value=points)
-        record_engagement(community, [event])
-
-    return send
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("_eager_tasks")]
 
 
 @pytest.fixture

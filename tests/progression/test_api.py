@@ -9,9 +9,6 @@ import pytest
 from django.utils import timezone
 
 from communities.models import Role
-from config.celery import app as celery_app
-from progression import cache as progression_cache
-from progression import ratelimit
 from progression.integrity import check_integrity
 from progression.models import Contribution, Unlock, UnlockProgress, Viewer, Vote, VoteSession
 from realtime.models import OutboxEvent
@@ -19,7 +16,6 @@ from tests.asgi_client import asgi_post
 from tests.factories import (
     MembershipFactory,
     NodeFactory,
-    PrerequisiteFactory,
     ProgressionSettingsFactory,
     UserFactory,
     issue_token,
@@ -27,21 +23,7 @@ from tests.factories import (
 
 # Real commits: after-commit work (the unlock task, run eagerly) happens as in production, and
 # check_integrity can open its own repeatable-read transaction.
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _eager_tasks():
-    """Tasks enqueued after commit run synchronously; nothing cached leaks between tests."""
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager = conf.task_eager_propagates = True
-    progression_cache.clear_local()
-    ratelimit.reset_local()
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
-    progression_cache.clear_local()
-    ratelimit.reset_local()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("_eager_tasks")]
 
 
 @pytest.fixture(autouse=True)
@@ -70,11 +52,6 @@ def api(request, client):
 
 
 @pytest.fixture
-def ingest(community):
-    return issue_token(community, "ingest").secret
-
-
-@pytest.fixture
 def voter(community):
     return issue_token(community, "vote").secret
 
@@ -82,15 +59,6 @@ def voter(community):
 @pytest.fixture
 def admin(community):
     return issue_token(community, "admin").secret
-
-
-@pytest.fixture
-def chain(community):
-    """first (cost 100) -> second (1000): first is the lone candidate."""
-    first = NodeFactory(community=community, key="first", cost_override=100)
-    second = NodeFactory(community=community, key="second", tier=1, cost_override=1000)
-    PrerequisiteFactory(node=second, required=first)
-    return first, second
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ from django.core.cache import cache as django_cache
 from django.db.models import Sum
 
 from communities.errors import InvalidInput
-from config.celery import app as celery_app
 from progression import cache as progression_cache
-from progression import ratelimit
 from progression.integrity import check_integrity
 from progression.models import Contribution, PointsShard, Viewer
 from progression.services.admin_actions import force_unlock, set_weight
@@ -28,21 +26,7 @@ from tests.factories import (
 
 # Real commits: after-commit work (the unlock task, run eagerly) happens as in production, and
 # check_integrity can open its own repeatable-read transaction.
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _eager_tasks():
-    """Tasks enqueued after commit run synchronously; nothing cached leaks between tests."""
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager = conf.task_eager_propagates = True
-    progression_cache.clear_local()
-    ratelimit.reset_local()
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
-    progression_cache.clear_local()
-    ratelimit.reset_local()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("_eager_tasks")]
 
 
 @pytest.fixture

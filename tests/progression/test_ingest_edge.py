@@ -13,7 +13,6 @@ import pytest
 from psycopg_pool import PoolTimeout
 
 from communities.errors import Overloaded
-from config.celery import app as celery_app
 from progression import ingest_queue
 from progression.engagement_io import parse_submission
 from progression.ingest_edge import _takes
@@ -26,27 +25,12 @@ from progression.services.ingest import IngestRequest
 from tests.asgi_client import asgi_post, asgi_request
 from tests.factories import CommunityFactory, NodeFactory, issue_token
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _eager_tasks():
-    """After-commit tasks (snapshots, unlocks) run at once, not on a timer after the test."""
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager = conf.task_eager_propagates = True
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("_eager_tasks")]
 
 
 @pytest.fixture
 def target(community):
     return NodeFactory(community=community, key="first", cost_override=10_000)
-
-
-@pytest.fixture
-def ingest(community):
-    return issue_token(community, "ingest").secret
 
 
 def msg(viewer: str, message_id: str | None = None, value: int = 1) -> dict:

@@ -7,20 +7,17 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import F
 
-from config.celery import app as celery_app
-from progression import cache as progression_cache
-from progression import events, ratelimit
+from progression import events
 from progression.integrity import check_integrity
 from progression.models import Contribution, PointsShard, UnlockProgress, Viewer
 from progression.services import admin_actions, voting
-from progression.services.engagement import EngagementEvent, record_engagement
 from progression.services.state import active_state
 from realtime.models import OutboxEvent
 from tests.factories import CommunityFactory, NodeFactory, PrerequisiteFactory
 
 # Real commits: after-commit work (the unlock task, run eagerly) happens as in production, and
 # check_integrity can open its own repeatable-read transaction.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("_eager_tasks")]
 
 NODE = {"key", "name", "level", "tier"}
 PROGRESS = {"progress_id", "state", "target", "accumulated", "cost", "percent", "up_next"}
@@ -46,37 +43,6 @@ ALL_TYPES = {
     for name, value in vars(events).items()
     if name.isupper() and isinstance(value, str) and value.startswith("progression.")
 }
-
-
-@pytest.fixture(autouse=True)
-def _eager_tasks():
-    """Tasks enqueued after commit run synchronously; nothing cached leaks between tests."""
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager = conf.task_eager_propagates = True
-    progression_cache.clear_local()
-    ratelimit.reset_local()
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
-    progression_cache.clear_local()
-    ratelimit.reset_local()
-
-
-@pytest.fixture
-def earn():
-    counter = iter(range(1_000_000))
-
-    def send(community, points: int, viewer: str = "ann") -> None:
-        event = EngagementEvent(
-            index=0,
-            platform_user_id=viewer,
-            metric="message",
-            value=points,
-            message_id=f"m-{next(counter)}",
-        )
-        record_engagement(community, [event])
-
-    return send
 
 
 @pytest.fixture

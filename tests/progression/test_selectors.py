@@ -5,57 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from config.celery import app as celery_app
-from progression import cache as progression_cache
-from progression import ratelimit, selectors
+from progression import selectors
 from progression.services import admin_actions, voting
-from progression.services.engagement import EngagementEvent, record_engagement
 from progression.services.state import active_state
 from tests.factories import NodeFactory, PrerequisiteFactory
 
 # Real commits: after-commit work (the unlock task, run eagerly) happens as in production, and
 # check_integrity can open its own repeatable-read transaction.
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _eager_tasks():
-    """Tasks enqueued after commit run synchronously; nothing cached leaks between tests."""
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager = conf.task_eager_propagates = True
-    progression_cache.clear_local()
-    ratelimit.reset_local()
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
-    progression_cache.clear_local()
-    ratelimit.reset_local()
-
-
-@pytest.fixture
-def earn():
-    counter = iter(range(1_000_000))
-
-    def send(community, points: int, viewer: str = "ann", name: str = "") -> None:
-        event = EngagementEvent(
-            index=0,
-            platform_user_id=viewer,
-            display_name=name,
-            metric="message",
-            value=points,
-            message_id=f"m-{next(counter)}",
-        )
-        record_engagement(community, [event])
-
-    return send
-
-
-@pytest.fixture
-def chain(community):
-    first = NodeFactory(community=community, key="first", cost_override=100)
-    second = NodeFactory(community=community, key="second", tier=1, cost_override=1000)
-    PrerequisiteFactory(node=second, required=first)
-    return first, second
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("_eager_tasks")]
 
 
 # --- status ----------------------------------------------------------------------------------------

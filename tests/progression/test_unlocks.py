@@ -7,9 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from config.celery import app as celery_app
-from progression import cache as progression_cache
-from progression import events, ratelimit, tasks_on_commit
+from progression import events, tasks_on_commit
 from progression.integrity import check_integrity
 from progression.models import Node, Unlock, UnlockProgress, default_cost
 from progression.services.admin_actions import force_unlock
@@ -23,43 +21,11 @@ from tests.factories import NodeFactory, PrerequisiteFactory, ProgressionSetting
 
 # Real commits: after-commit work (the unlock task, run eagerly) happens as in production, and
 # check_integrity can open its own repeatable-read transaction.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("_eager_tasks")]
 
 UNLOCKED_KEYS = {"node", "reason", "spent", "progress_id", "rolled_over", "discarded", "effects"}
 PROGRESS_KEYS = {"progress_id", "state", "target", "accumulated", "cost", "percent", "up_next"}
 TARGET_SET_KEYS = PROGRESS_KEYS | {"auto_selected", "source", "rollover"}
-
-
-@pytest.fixture(autouse=True)
-def _eager_tasks():
-    """Tasks enqueued after commit run synchronously; nothing cached leaks between tests."""
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager = conf.task_eager_propagates = True
-    progression_cache.clear_local()
-    ratelimit.reset_local()
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
-    progression_cache.clear_local()
-    ratelimit.reset_local()
-
-
-@pytest.fixture
-def earn():
-    """earn(community, points): one viewer's message worth `points` (weight 1)."""
-    counter = iter(range(1_000_000))
-
-    def send(community, points: int, viewer: str = "ann"):
-        event = EngagementEvent(
-            index=0,
-            platform_user_id=viewer,
-            metric="message",
-            value=points,
-            message_id=f"m-{next(counter)}",
-        )
-        return record_engagement(community, [event])
-
-    return send
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from communities.errors import Conflict, InvalidInput
-from config.celery import app as celery_app
-from progression import cache as progression_cache
-from progression import events, ratelimit
+from progression import events
 from progression.integrity import check_integrity
 from progression.models import (
     Node,
@@ -24,7 +22,6 @@ from progression.models import (
 )
 from progression.selectors import progression_status
 from progression.services import voting
-from progression.services.engagement import EngagementEvent, record_engagement
 from progression.services.state import active_state, season_total
 from progression.tree_state import available_options
 from realtime.models import OutboxEvent
@@ -32,7 +29,7 @@ from tests.factories import NodeFactory, PrerequisiteFactory, ProgressionSetting
 
 # Real commits: after-commit work (the unlock task, run eagerly) happens as in production, and
 # check_integrity can open its own repeatable-read transaction.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("_eager_tasks")]
 
 VOTE_KEYS = {
     "session_id",
@@ -43,20 +40,6 @@ VOTE_KEYS = {
     "total_votes",
 }
 RESOLVED_KEYS = VOTE_KEYS | {"winner", "resolution", "resolved_by"}
-
-
-@pytest.fixture(autouse=True)
-def _eager_tasks():
-    """Tasks enqueued after commit run synchronously; nothing cached leaks between tests."""
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager = conf.task_eager_propagates = True
-    progression_cache.clear_local()
-    ratelimit.reset_local()
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
-    progression_cache.clear_local()
-    ratelimit.reset_local()
 
 
 @pytest.fixture
@@ -81,15 +64,6 @@ def vote(community):
         return voting.cast_vote(community, voter=f"viewer:{voter}", option=option)
 
     return cast
-
-
-@pytest.fixture
-def earn():
-    def send(community, points: int) -> None:
-        event = EngagementEvent(index=0, platform_user_id="ann", metric="message", value=points)
-        record_engagement(community, [event])
-
-    return send
 
 
 def open_session(community) -> VoteSession | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Permission
+from django.contrib.auth.models import Permission, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.db.models import Q
@@ -45,7 +45,7 @@ def owner_permissions() -> list[Permission]:
     )
 
 
-def ensure_owner() -> tuple[AbstractBaseUser, str | None]:
+def ensure_owner() -> tuple[User, str | None]:
     user_model = get_user_model()
     user = user_model.objects.filter(**{user_model.USERNAME_FIELD: USERNAME}).first()
     if user is not None:
@@ -63,14 +63,14 @@ def ensure_community() -> tuple[Community, bool]:
         return services.create_community(slug=SLUG, name=NAME, visibility=Visibility.PUBLIC), True
 
 
-def ensure_membership(community: Community, user: AbstractBaseUser) -> bool:
+def ensure_membership(community: Community, user: User) -> bool:
     if Membership.objects.filter(community=community, user=user).exists():
         return False
     services.set_membership(community=community, user=user, role=Role.OWNER)
     return True
 
 
-def ensure_token(community: Community, owner: AbstractBaseUser) -> tuple[ApiToken, str | None]:
+def ensure_token(community: Community, owner: User) -> tuple[ApiToken, str | None]:
     active = ApiToken.objects.filter(community=community, name=TOKEN_NAME, revoked_at__isnull=True)
     token = active.first()
     if token is not None:

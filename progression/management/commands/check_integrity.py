@@ -1,3 +1,6 @@
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from communities.errors import NotFound
@@ -8,10 +11,10 @@ from progression.integrity import check_integrity
 class Command(BaseCommand):
     help = "Check points conservation and the one-unlock/one-progress/one-vote rules."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("community")
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             community = get_community(options["community"])
         except NotFound as exc:

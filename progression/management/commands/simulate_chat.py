@@ -6,7 +6,9 @@ import asyncio
 import random
 import time
 import uuid
+from argparse import ArgumentParser
 from collections import Counter
+from typing import Any
 
 import httpx
 from django.core.management.base import BaseCommand, CommandError
@@ -27,7 +29,7 @@ METRICS = [
 class Command(BaseCommand):
     help = "Send simulated chat engagement to a running server through the HTTP API."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("community")
         parser.add_argument("--rate", type=float, default=20.0, help="events per second")
         parser.add_argument("--seconds", type=float, default=10.0)
@@ -38,7 +40,7 @@ class Command(BaseCommand):
             "--token", default="", help="an ingest token (default: a temporary one)"
         )
 
-    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **opts: Any) -> None:
         try:
             community = get_community(opts["community"])
         except NotFound as exc:

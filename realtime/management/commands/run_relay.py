@@ -1,5 +1,6 @@
 import signal
 import threading
+from typing import Any
 
 from django.core.management.base import BaseCommand
 
@@ -9,7 +10,7 @@ from realtime.relay import relay_forever
 class Command(BaseCommand):
     help = "Resend committed stream events that were not fanned out, and prune old ones."
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
