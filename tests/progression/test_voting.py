@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from communities.errors import Conflict, InvalidInput
+from progression import cache as progression_cache
 from progression import events
 from progression.integrity import check_integrity
 from progression.models import (
