@@ -162,7 +162,7 @@ def test_an_admin_change_elsewhere_leaves_a_running_targetless_vote_open(force, 
     assert "gated" not in offered
     voting.cast_vote(community, voter="viewer:ann", option=1)
 
-    force("gated")
+    admin_actions.force_unlock(community, "gated", by="user:1", ignore_prerequisites=True)
 
     session.refresh_from_db()
     assert session.status == "open", f"the vote was {session.status} by {session.resolved_by!r}"
@@ -183,23 +183,50 @@ def test_force_unlocking_an_unknown_node_is_not_found(force, community, tree):
         force("nope")
 
 
-def test_force_unlocking_a_vote_option_cancels_that_vote_and_opens_a_new_one(force, community):
+def test_force_unlocking_a_vote_option_keeps_the_other_options_their_votes_and_the_deadline(
+    force, community
+):
     for key in ("a", "b", "c", "d", "e", "f"):
         NodeFactory(community=community, key=key, cost_override=100)
     active_state(community)
     session = voting.open_session(community.pk)
-    option_key = session.options.order_by("position").first().node.key
+    keys = list(session.options.order_by("position").values_list("node__key", flat=True))
+    voting.cast_vote(community, voter="viewer:ann", option=keys[0])
+    voting.cast_vote(community, voter="viewer:bob", option=keys[1])
+    voting.cast_vote(community, voter="viewer:cid", option=keys[1])
+    deadline = session.deadline
 
-    force(option_key)
+    force(keys[0])
 
     session.refresh_from_db()
-    assert session.status == "cancelled"
-    (cancelled,) = published(community, events.VOTE_CANCELLED)
-    assert cancelled["session_id"] == session.pk
-    assert {"session_id", "status", "options", "total_votes"} <= set(cancelled)
-    following = voting.open_session(community.pk)
-    assert following is not None
-    assert option_key not in set(following.options.values_list("node__key", flat=True))
+    assert session.status == "open"
+    assert session.deadline == deadline
+    assert voting.open_session(community.pk).pk == session.pk
+    remaining = dict(session.options.values_list("node__key", "votes"))
+    assert remaining == {keys[1]: 2, keys[2]: 0, keys[3]: 0}
+    assert published(community, events.VOTE_CANCELLED) == []
+    (updated,) = published(community, events.VOTE_UPDATED)
+    assert (updated["session_id"], updated["total_votes"]) == (session.pk, 2)
+    assert [node["key"] for node in updated["removed"]] == [keys[0]]
+    assert_books_balance(community)
+
+
+def test_force_unlocking_a_node_whose_prerequisites_are_unmet_is_refused_listing_them(
+    force, community, tree
+):
+    with pytest.raises(Conflict) as refused:
+        force("top")
+
+    assert refused.value.fields == {"prerequisites": ["mid L1"]}
+    assert levels(community) == {}
+    assert published(community, events.NODE_UNLOCKED) == []
+
+
+def test_force_unlock_may_ignore_prerequisites_when_asked(community, tree):
+    unlock = admin_actions.force_unlock(community, "top", by="user:1", ignore_prerequisites=True)
+
+    assert (unlock.node.key, unlock.level) == ("top", 1)
+    assert levels(community) == {"top": 1}
     assert_books_balance(community)
 
 
