@@ -25,7 +25,13 @@ from progression.services.state import (
     season_total,
     settings_for,
 )
-from progression.services.voting import open_session, resolve_session, start_vote_for_next
+from progression.services.voting import (
+    open_session,
+    open_vote_for_following,
+    remove_impossible_options,
+    resolve_session,
+    start_vote_for_next,
+)
 from progression.tree_state import available_options, cost_for_level, invalidate_rules
 
 logger = logging.getLogger(__name__)
@@ -87,7 +93,13 @@ def ensure_target(community_id: int) -> None:
 
 
 def on_tree_changed(community: Community) -> None:
+    """A tree load changed nodes (inside its transaction, under the active progress's lock): an
+    option of the open vote that was retired or can no longer be chosen leaves the vote now, so
+    it can never win; the rest of the plan is made after commit."""
     invalidate_rules(community.pk)
+    progress = lock_active_progress(community.pk)
+    if progress is not None and remove_impossible_options(community, progress.season_id) is None:
+        open_vote_for_following(community, progress)
     transaction.on_commit(lambda: ensure_target(community.pk))
 
 

@@ -369,3 +369,30 @@ def test_season_reset_cancels_an_open_vote(community):
     assert fresh is not None and fresh.season_id != old.season_id
     assert len(available_options(community.pk, fresh.season_id, exclude=set())) == 3
     assert_books_balance(community)
+
+
+# --- the admin site's node actions -------------------------------------------------------------
+
+
+def test_admin_site_force_unlock_refuses_unmet_prerequisites_unless_the_ignoring_action(
+    client, community, tree, settings
+):
+    from django.contrib.auth import get_user_model
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    admin_user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(admin_user)
+    url = "/admin/progression/node/"
+
+    def run(action: str):
+        return client.post(
+            url, {"action": action, "_selected_action": [tree["top"].pk]}, follow=True
+        )
+
+    refused = run("force_unlock_next_level")
+    assert levels(community) == {}
+    shown = [str(m) for m in refused.context["messages"]]
+    assert any("top" in m and "mid L1" in m for m in shown), shown
+
+    run("force_unlock_ignoring_prerequisites")
+    assert levels(community) == {"top": 1}

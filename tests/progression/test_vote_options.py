@@ -35,7 +35,12 @@ def _eager_tasks():
 
 
 def tree_file(*keys: str) -> dict:
-    return {"nodes": [{"key": key, "name": key.title(), "tier": 0, "size": "small", "cost": 100} for key in keys]}
+    return {
+        "nodes": [
+            {"key": key, "name": key.title(), "tier": 0, "size": "small", "cost": 100}
+            for key in keys
+        ]
+    }
 
 
 def option_keys(session: VoteSession) -> list[str]:
