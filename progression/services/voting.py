@@ -20,16 +20,16 @@ from communities.errors import Conflict, InvalidInput
 from communities.models import Community
 from progression import events, tasks_on_commit
 from progression.models import Node, UnlockProgress, Vote, VoteOption, VoteSession
+from progression.selectors import open_votes
 from progression.services.state import lock_active_progress, settings_for
 from progression.tree_state import available_options
 
 logger = logging.getLogger(__name__)
-OPEN_STATES = (VoteSession.Status.OPEN, VoteSession.Status.FROZEN)
 TARGETLESS_DEFAULT_SECONDS = 120
 
 
 def open_session(community_id: int, *, lock: bool = False) -> VoteSession | None:
-    sessions = VoteSession.objects.filter(community_id=community_id, status__in=OPEN_STATES)
+    sessions = open_votes(community_id)
     if lock:
         sessions = sessions.select_for_update()
     return sessions.first()
