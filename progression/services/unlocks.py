@@ -300,12 +300,18 @@ def _publish_progress(community: Community, progress: UnlockProgress) -> None:
 
 
 def publish_progress_snapshot(community_id: int) -> None:
-    """The coalesced progress event: the state as it is now."""
-    with transaction.atomic():
+    """The coalesced progress event: the state as it is now, read under the stream lock so it
+    is in commit order with the unlocks and targets around it (docs/realtime.md)."""
+
+    def read() -> tuple[dict, str] | None:
         progress = (
             UnlockProgress.objects.select_related("node", "up_next_node")
             .filter(community_id=community_id, status=UnlockProgress.Status.ACTIVE)
             .first()
         )
-        if progress is not None:
-            _publish_progress(Community.objects.get(pk=community_id), progress)
+        if progress is None:
+            return None
+        return events.progress_payload(progress, season_total(progress.season_id)), "progress"
+
+    community = Community.objects.get(pk=community_id)
+    realtime.publish_snapshot(community, events.TOPIC, events.PROGRESS_UPDATED, read)

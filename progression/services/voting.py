@@ -316,13 +316,14 @@ def resolve_due_votes() -> int:
 
 
 def publish_vote_snapshot(community_id: int) -> None:
-    with transaction.atomic():
+    """The coalesced vote event (current counts), read under the stream lock so it never
+    describes a vote that an earlier event already resolved or replaced."""
+
+    def read() -> tuple[dict, str] | None:
         session = open_session(community_id)
-        if session is not None:
-            realtime.publish(
-                Community.objects.get(pk=community_id),
-                events.TOPIC,
-                events.VOTE_CAST,
-                events.vote_payload(session),
-                coalesce_key=f"vote:{session.pk}",
-            )
+        if session is None:
+            return None
+        return events.vote_payload(session), f"vote:{session.pk}"
+
+    community = Community.objects.get(pk=community_id)
+    realtime.publish_snapshot(community, events.TOPIC, events.VOTE_CAST, read)
