@@ -127,6 +127,15 @@
       case 'progression.vote.unfrozen':
         renderVote(d);
         break;
+      case 'progression.vote.updated':
+        renderVote(d);
+        feed('Removed from the vote: ' + (d.removed || []).map(nodeName).join(', '));
+        break;
+      case 'progression.vote.cancelled':
+        renderVote(d);
+        feed('The vote was cancelled');
+        refetch();
+        break;
       case 'progression.vote.resolved':
         feed('Vote won by ' + nodeName(d.winner));
         refetch();
