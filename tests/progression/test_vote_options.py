@@ -109,3 +109,32 @@ def test_a_vote_left_with_one_option_is_cancelled_and_published(community, targe
     progress = UnlockProgress.objects.get(community=community, status="active")
     assert progress.node.key == "delta"  # the lone candidate left
     assert check_integrity(community) == []
+
+
+def test_relocking_a_prerequisite_takes_its_dependent_off_the_vote_and_keeps_the_rest(community):
+    from progression.services import admin_actions
+    from tests.factories import NodeFactory, PrerequisiteFactory
+
+    for key in ("a", "b", "c", "z"):
+        NodeFactory(community=community, key=key, cost_override=100)
+    PrerequisiteFactory(
+        node=NodeFactory(community=community, key="e", tier=1, cost_override=100),
+        required=community.nodes.get(key="z"),
+    )
+    active_state(community)  # a vote on a, b, c, z
+    admin_actions.force_unlock(community, "z", by="test")  # z leaves it; e is now possible
+    voting.close_vote(community)  # one of a, b, c is the target; a vote on the other two and e
+    following = voting.open_session(community.pk)
+    assert "e" in option_keys(following) and len(option_keys(following)) == 3
+    voting.cast_vote(community, voter="viewer:ann", option="e")
+    others = [key for key in option_keys(following) if key != "e"]
+    voting.cast_vote(community, voter="viewer:bob", option=others[0])
+
+    admin_actions.relock(community, "z", cascade=False, by="test")
+
+    following.refresh_from_db()
+    assert following.status == VoteSession.Status.OPEN
+    assert option_keys(following) == others
+    assert dict(following.options.values_list("node__key", "votes")) == {others[0]: 1, others[1]: 0}
+    assert [r["key"] for r in published(community, events.VOTE_UPDATED)[-1]["removed"]] == ["e"]
+    assert check_integrity(community) == []
