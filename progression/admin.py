@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from communities.errors import ApplicationError
 from progression import cache
 from progression.models import (
     Contribution,
@@ -42,17 +43,33 @@ class NodeAdmin(admin.ModelAdmin):
     list_filter = ["community", "tier", "size", "category"]
     search_fields = ["key", "name", "community__slug"]
     inlines = [PrerequisiteInline]
-    actions = ["force_unlock_next_level"]
+    actions = ["force_unlock_next_level", "force_unlock_ignoring_prerequisites"]
 
     @admin.action(description="Force-unlock the next level (no points spent)")
     def force_unlock_next_level(self, request: HttpRequest, queryset: QuerySet[Node]) -> None:
+        self._force_unlock(request, queryset, ignore_prerequisites=False)
+
+    @admin.action(description="Force-unlock the next level, ignoring unmet prerequisites")
+    def force_unlock_ignoring_prerequisites(
+        self, request: HttpRequest, queryset: QuerySet[Node]
+    ) -> None:
+        self._force_unlock(request, queryset, ignore_prerequisites=True)
+
+    def _force_unlock(
+        self, request: HttpRequest, queryset: QuerySet[Node], *, ignore_prerequisites: bool
+    ) -> None:
         for node in queryset.select_related("community"):
             try:
                 unlock = admin_actions.force_unlock(
-                    node.community, node.key, by=f"user:{request.user.pk}"
+                    node.community,
+                    node.key,
+                    by=f"user:{request.user.pk}",
+                    ignore_prerequisites=ignore_prerequisites,
                 )
-            except Exception as exc:  # noqa: BLE001 - shown to the admin, one node at a time
-                messages.error(request, f"{node.key}: {exc}")
+            except ApplicationError as exc:  # shown to the admin, one node at a time
+                unmet = (exc.fields or {}).get("prerequisites")
+                detail = f" (unmet: {', '.join(unmet)})" if unmet else ""
+                messages.error(request, f"{node.key}: {exc}{detail}")
             else:
                 messages.success(request, f"{node.key} unlocked at level {unlock.level}")
 

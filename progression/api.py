@@ -18,6 +18,7 @@ from progression.schemas import (
     EngagementBatchIn,
     EngagementEventIn,
     EngagementOut,
+    ForceUnlockIn,
     RelockIn,
     VoteIn,
     VoteOut,
@@ -196,10 +197,16 @@ def post_vote_unfreeze(request: HttpRequest, slug: str) -> Any:
     "/{slug}/nodes/{key}/force-unlock",
     response={200: dict, **_ERRORS},
     summary="Admins: unlock a node's next level without points",
+    description='Unmet prerequisites are a 409 listing them, unless `{"ignore_prerequisites": true}`.',
 )
-def post_force_unlock(request: HttpRequest, slug: str, key: str) -> Any:
+def post_force_unlock(
+    request: HttpRequest, slug: str, key: str, payload: ForceUnlockIn | None = None
+) -> Any:
     unlock = admin_actions.force_unlock(
-        _community(request, slug, Action.MODERATE), key, by=_who(request)
+        _community(request, slug, Action.MODERATE),
+        key,
+        by=_who(request),
+        ignore_prerequisites=payload is not None and payload.ignore_prerequisites,
     )
     return {"key": key, "level": unlock.level, "reason": unlock.reason}
 

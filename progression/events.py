@@ -20,6 +20,7 @@ VOTE_RESOLVED = "progression.vote.resolved"
 VOTE_FROZEN = "progression.vote.frozen"
 VOTE_UNFROZEN = "progression.vote.unfrozen"
 VOTE_CANCELLED = "progression.vote.cancelled"
+VOTE_UPDATED = "progression.vote.updated"
 SEASON_RESET = "progression.season.reset"
 
 TOPIC = "progression"

@@ -79,11 +79,18 @@ def _count_rule_met(text: str, tiers: Mapping[str, int], levels: Mapping[str, in
 
 def is_available(node: NodeRule, tiers: Mapping[str, int], levels: Mapping[str, int]) -> bool:
     """Below its max level, every prerequisite at its minimum level, every count rule met."""
-    return (
-        levels.get(node.key, 0) < node.max_level
-        and all(levels.get(key, 0) >= minimum for key, minimum in node.prerequisites)
-        and all(_count_rule_met(rule, tiers, levels) for rule in node.count_rules)
-    )
+    return levels.get(node.key, 0) < node.max_level and not unmet_requirements(node, tiers, levels)
+
+
+def unmet_requirements(
+    node: NodeRule, tiers: Mapping[str, int], levels: Mapping[str, int]
+) -> list[str]:
+    """What still stands between the node and its next level: each prerequisite below its
+    minimum level (`key Ln`) and each count rule not met (its text). Empty when none."""
+    missing = [
+        f"{key} L{minimum}" for key, minimum in node.prerequisites if levels.get(key, 0) < minimum
+    ]
+    return missing + [rule for rule in node.count_rules if not _count_rule_met(rule, tiers, levels)]
 
 
 def available_options(

@@ -83,6 +83,12 @@ class RelockIn(Schema):
     cascade: bool = False
 
 
+class ForceUnlockIn(Schema):
+    """Strict: `"yes"` or `1` must not pass for a yes that skips the tree's order."""
+
+    ignore_prerequisites: bool = Field(default=False, strict=True)
+
+
 class WeightIn(Schema):
     weight: str = Field(pattern=r"^\d+(\.\d+)?$")
 

@@ -4,14 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Sum
+from django.db.models import Count, QuerySet, Sum
 
 from communities.models import Community
 from progression import events
-from progression.models import Contribution, Unlock, UnlockProgress, Viewer
-from progression.services.state import season_total
-from progression.services.voting import open_session
+from progression.models import (
+    Contribution,
+    PointsShard,
+    Unlock,
+    UnlockProgress,
+    Viewer,
+    VoteSession,
+)
 from progression.tree_state import available_options, cost_for_level, open_season_id, snapshot
+
+OPEN_VOTE_STATES = (VoteSession.Status.OPEN, VoteSession.Status.FROZEN)
+
+
+def season_total(season_id: int) -> int:
+    """Points credited in the season: the sum of its shards (read committed)."""
+    return PointsShard.objects.filter(season_id=season_id).aggregate(t=Sum("points"))["t"] or 0
+
+
+def open_votes(community_id: int) -> QuerySet[VoteSession]:
+    """The community's open (or frozen) vote, as a query: at most one row (a constraint)."""
+    return VoteSession.objects.filter(community_id=community_id, status__in=OPEN_VOTE_STATES)
 
 
 def _active(community: Community) -> UnlockProgress | None:
@@ -26,7 +43,7 @@ def progression_status(community: Community) -> dict[str, Any]:
     progress = _active(community)
     if progress is None:
         return {"season_id": None, "progress": None, "vote": None, "last_unlock": None}
-    session = open_session(community.pk)
+    session = open_votes(community.pk).first()
     last = (
         Unlock.objects.filter(season_id=progress.season_id, relocked_at__isnull=True)
         .select_related("node")

@@ -6,12 +6,38 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.db import InterfaceError, OperationalError
+from psycopg_pool import PoolTimeout
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, max_retries=5, default_retry_delay=1)
+# Errors that say "the database or Redis was briefly away", not "this unlock is wrong": a failover,
+# a dropped pooled connection, a pool exhausted for a moment, a deadlock victim. The unlock is
+# idempotent, so running it again is always safe; anything else is a bug and fails loudly.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    max_retries=5,
+    retry_backoff=1,  # 1, 2, 4, 8, 16 s (jittered): rides out a failover of ~30 s
+    retry_backoff_max=30,
+    retry_jitter=True,
+)
 def unlock_target_task(progress_id: int) -> bool:
+    """Runs the unlock; on a transient error Celery runs it again later (up to 5 times, with
+    backoff). If every try fails, the periodic reconcile finds the full target."""
     from django.core.cache import cache
 
     from progression.services.unlocks import unlock_target

@@ -121,8 +121,11 @@ def authorizer(grant: StreamGrant) -> Callable[[set[str]], Awaitable[set[str]]]:
 
 
 def snapshot_urls(slug: str) -> dict[str, str]:
+    """What a client refetches after `stream.reset`: only reads that exist (each answers 200 to
+    whoever may read the stream; a test fetches every one). The `events` topic has no read of
+    its own yet: add its URL here when it has one."""
     base = f"/api/communities/{slug}"
-    return {"community": base, "progression": f"{base}/progression", "events": f"{base}/events"}
+    return {"community": base, "progression": f"{base}/progression", "tree": f"{base}/tree"}
 
 
 def open_stream(grant: StreamGrant, transport: Any) -> Any:

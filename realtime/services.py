@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -54,6 +55,31 @@ def publish(
     message = stream_message(row, community.slug)
     transaction.on_commit(lambda: _fan_out_on_commit(row.pk, message))
     return row
+
+
+def publish_snapshot(
+    community: Community,
+    topic: str,
+    type: str,
+    read: Callable[[], tuple[Any, str] | None],
+) -> OutboxEvent | None:
+    """Publishes a coalesced *snapshot* event (the state as it is now, not a change), in commit
+    order with the community's other events.
+
+    The stream row is locked *before* `read()` runs (it returns the data and the coalesce key,
+    or None for nothing to say). Every event-writing transaction holds that lock until it
+    commits, so the state read here includes every change whose event has a lower id and none
+    whose event will have a higher one: a snapshot can never describe a target or a vote that
+    an earlier event already closed. Reading first and locking after is what let a
+    `progress.updated` of a closed target arrive after `tree.completed`.
+    """
+    with transaction.atomic():
+        _lock_stream(community.pk)
+        found = read()
+        if found is None:
+            return None
+        data, coalesce_key = found
+        return publish(community, topic, type, data, coalesce_key=coalesce_key)
 
 
 def _lock_stream(community_id: int) -> Stream:

@@ -21,8 +21,13 @@ from progression.services.unlocks import (
     close_without_spending,
     open_next_progress,
 )
-from progression.services.voting import open_session, start_vote_for_next
-from progression.tree_state import invalidate_rules, rule_nodes, snapshot
+from progression.services.voting import (
+    cancel_vote,
+    open_session,
+    open_vote_for_following,
+    remove_impossible_options,
+)
+from progression.tree_state import TreeSnapshot, invalidate_rules, rule_nodes, snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +46,14 @@ def _node(community: Community, key: str) -> Node:
     return node
 
 
-def force_unlock(community: Community, key: str, *, by: str) -> Unlock:
+def force_unlock(
+    community: Community, key: str, *, by: str, ignore_prerequisites: bool = False
+) -> Unlock:
     """Unlocks the node's next level without spending points. If it was the target, the
-    target's points all carry over to whatever comes next."""
+    target's points all carry over to whatever comes next; if it was an option of the open
+    vote, only that option leaves the vote. Unmet prerequisites (or count rules) make it a 409
+    listing them, unless the admin says to ignore them: skipping the tree's order is a choice,
+    never an accident."""
     with transaction.atomic(durable=True):
         progress = _lock_active(community)
         node = _node(community, key)
@@ -51,6 +61,8 @@ def force_unlock(community: Community, key: str, *, by: str) -> Unlock:
         level = tree.levels.get(key, 0) + 1
         if level > node.max_level:
             raise Conflict(f"{key} is already at its max level {node.max_level}.")
+        if not ignore_prerequisites:
+            _refuse_unmet_requirements(tree, key, level)
         unlock = Unlock.objects.create(
             community=community,
             season_id=progress.season_id,
@@ -79,6 +91,18 @@ def force_unlock(community: Community, key: str, *, by: str) -> Unlock:
             _drop_stale_plans(community, progress)
     logger.info("forced unlock community=%s node=%s level=%s by=%s", community.pk, key, level, by)
     return unlock
+
+
+def _refuse_unmet_requirements(tree: TreeSnapshot, key: str, level: int) -> None:
+    nodes = rule_nodes(tree)
+    tiers = {rule.key: rule.tier for rule in nodes}
+    (rule,) = [rule for rule in nodes if rule.key == key]
+    unmet = rules.unmet_requirements(rule, tiers, tree.levels)
+    if unmet:
+        raise Conflict(
+            f"{key} L{level} has unmet prerequisites; force it with ignore_prerequisites.",
+            fields={"prerequisites": unmet},
+        )
 
 
 def relock(community: Community, key: str, *, cascade: bool, by: str) -> list[dict]:
@@ -121,19 +145,13 @@ def relock(community: Community, key: str, *, cascade: bool, by: str) -> list[di
 
 
 def _drop_stale_plans(community: Community, progress: UnlockProgress) -> None:
-    """After the tree's state changed by hand, a target, up-next or vote that is no longer
-    possible is dropped and a new plan made; the points stay where they are."""
+    """After the tree's state changed by hand, a target or up-next that is no longer possible
+    is dropped and a new plan made; a vote loses only its impossible options (and is cancelled
+    only when fewer than two are left). The points stay where they are."""
     from progression.tree_state import available_options
 
+    remove_impossible_options(community, progress.season_id)
     options = set(available_options(community.pk, progress.season_id, exclude=set()))
-    session = open_session(community.pk, lock=True)
-    if session is not None and any((o.node, o.level) not in options for o in session.options.all()):
-        session.status = session.Status.CANCELLED
-        session.resolved_at = timezone.now()
-        session.save(update_fields=["status", "resolved_at"])
-        realtime.publish(
-            community, events.TOPIC, events.VOTE_CANCELLED, events.vote_payload(session)
-        )
     if (
         progress.up_next_node_id is not None
         and (progress.up_next_node, progress.up_next_level) not in options
@@ -146,10 +164,8 @@ def _drop_stale_plans(community: Community, progress: UnlockProgress) -> None:
         choose_target(community, successor, carried=None, after_unlock=True)
     elif progress.node is None:
         choose_target(community, progress, carried=None)
-    elif open_session(community.pk) is None:
-        following = available_options(community.pk, progress.season_id, exclude={progress.node.key})
-        if len(following) > 1:
-            start_vote_for_next(community, progress.season_id, following, targetless=False)
+    else:
+        open_vote_for_following(community, progress)
 
 
 def reset_season(community: Community, *, by: str) -> Season:
@@ -162,9 +178,7 @@ def reset_season(community: Community, *, by: str) -> Season:
         close_progress(progress, discarded_whole(leftover))
         session = open_session(community.pk, lock=True)
         if session is not None:
-            session.status = session.Status.CANCELLED
-            session.resolved_at = timezone.now()
-            session.save(update_fields=["status", "resolved_at"])
+            cancel_vote(community, session)
         old.ended_at = timezone.now()
         old.save(update_fields=["ended_at"])
         season, fresh = start_season(community, old.number + 1)

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Sum
 
 from communities.models import Community
 from progression import cache
 from progression.models import SHARDS, PointsShard, ProgressionSettings, Season, UnlockProgress
+from progression.selectors import season_total  # one home for reads; writers import it here
 
 
 @dataclass(frozen=True)
@@ -87,11 +87,6 @@ def active_state_with_total(community: Community) -> tuple[ActiveState, int]:
         state = active_state(community)
         return state, season_total(state.season_id)
     return ActiveState(*row[:7]), int(row[7])
-
-
-def season_total(season_id: int) -> int:
-    """Points credited in the season: the sum of its shards (read committed)."""
-    return PointsShard.objects.filter(season_id=season_id).aggregate(t=Sum("points"))["t"] or 0
 
 
 def _locked() -> Any:

@@ -59,8 +59,8 @@ def sync_tree(community: Community, spec: TreeSpec | Mapping[str, Any]) -> SyncR
         _lock_engine(community)
         existing = _existing_nodes(community, lock=True)
         report = _plan(community, tree, existing)
-        _apply(community, tree, existing, report)
-        if report.changed:
+        retirements = _apply(community, tree, existing, report)
+        if report.changed or retirements:  # a node retired now must leave the open vote
             _notify_tree_changed(community)
     logger.info(
         "tree synced community=%s created=%s updated=%s unchanged=%s removed=%s kept=%s",
@@ -164,7 +164,8 @@ def _keys_in_use(community: Community, nodes: Iterable[Node]) -> set[str]:
 
 def _apply(
     community: Community, tree: TreeSpec, existing: dict[str, Node], report: SyncReport
-) -> None:
+) -> int:
+    """Writes the plan; returns how many nodes were retired or brought back by this load."""
     specs = {spec.key: spec for spec in tree.nodes}
     created = Node.objects.bulk_create(
         [Node(community=community, key=key, **_wanted(specs[key])) for key in report.created]
@@ -178,12 +179,13 @@ def _apply(
     _replace_prerequisites(nodes, [specs[key] for key in (*report.created, *report.updated)])
     Node.objects.filter(community=community, key__in=report.removed).delete()
     kept = (*report.kept_with_unlocks, *report.kept_in_use)
-    Node.objects.filter(community=community, key__in=kept, retired_at__isnull=True).update(
-        retired_at=timezone.now()
-    )
-    Node.objects.filter(community=community, key__in=specs, retired_at__isnull=False).update(
-        retired_at=None
-    )
+    retired = Node.objects.filter(
+        community=community, key__in=kept, retired_at__isnull=True
+    ).update(retired_at=timezone.now())
+    revived = Node.objects.filter(
+        community=community, key__in=specs, retired_at__isnull=False
+    ).update(retired_at=None)
+    return retired + revived
 
 
 def _replace_prerequisites(nodes: Mapping[str, Node], specs: Iterable[NodeSpec]) -> None:

@@ -29,6 +29,8 @@ from progression.services.state import (
 from progression.services.voting import (
     has_run_its_window,
     open_session,
+    open_vote_for_following,
+    remove_impossible_options,
     resolve_session,
     start_vote_for_next,
     wait_for_window,
@@ -106,7 +108,13 @@ def ensure_target(community_id: int) -> None:
 
 
 def on_tree_changed(community: Community) -> None:
+    """A tree load changed nodes (inside its transaction, under the active progress's lock): an
+    option of the open vote that was retired or can no longer be chosen leaves the vote now, so
+    it can never win; the rest of the plan is made after commit."""
     invalidate_rules(community.pk)
+    progress = lock_active_progress(community.pk)
+    if progress is not None and remove_impossible_options(community, progress.season_id) is None:
+        open_vote_for_following(community, progress)
     transaction.on_commit(lambda: ensure_target(community.pk))
 
 
@@ -331,12 +339,18 @@ def _publish_progress(community: Community, progress: UnlockProgress) -> None:
 
 
 def publish_progress_snapshot(community_id: int) -> None:
-    """The coalesced progress event: the state as it is now."""
-    with transaction.atomic():
+    """The coalesced progress event: the state as it is now, read under the stream lock so it
+    is in commit order with the unlocks and targets around it (docs/realtime.md)."""
+
+    def read() -> tuple[dict, str] | None:
         progress = (
             UnlockProgress.objects.select_related("node", "up_next_node")
             .filter(community_id=community_id, status=UnlockProgress.Status.ACTIVE)
             .first()
         )
-        if progress is not None:
-            _publish_progress(Community.objects.get(pk=community_id), progress)
+        if progress is None:
+            return None
+        return events.progress_payload(progress, season_total(progress.season_id)), "progress"
+
+    community = Community.objects.get(pk=community_id)
+    realtime.publish_snapshot(community, events.TOPIC, events.PROGRESS_UPDATED, read)

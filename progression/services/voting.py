@@ -19,16 +19,23 @@ import realtime
 from communities.errors import Conflict, InvalidInput
 from communities.models import Community
 from progression import events, tasks_on_commit
-from progression.models import Node, ProgressionSettings, Vote, VoteOption, VoteSession
+from progression.models import (
+    Node,
+    ProgressionSettings,
+    UnlockProgress,
+    Vote,
+    VoteOption,
+    VoteSession,
+)
+from progression.selectors import open_votes
 from progression.services.state import lock_active_progress, settings_for
 from progression.tree_state import available_options
 
 logger = logging.getLogger(__name__)
-OPEN_STATES = (VoteSession.Status.OPEN, VoteSession.Status.FROZEN)
 
 
 def open_session(community_id: int, *, lock: bool = False) -> VoteSession | None:
-    sessions = VoteSession.objects.filter(community_id=community_id, status__in=OPEN_STATES)
+    sessions = open_votes(community_id)
     if lock:
         sessions = sessions.select_for_update()
     return sessions.first()
@@ -112,8 +119,7 @@ def resolve_session(
     all picks at random. The caller holds the session's row lock."""
     options = list(session.options.select_related("node").order_by("position"))
     if not options:
-        session.status = VoteSession.Status.CANCELLED
-        session.save(update_fields=["status"])
+        cancel_vote(community, session)
         return None
     top = max(option.votes for option in options)
     leaders = [option for option in options if option.votes == top]
@@ -146,6 +152,60 @@ def resolve_session(
         resolution,
     )
     return winner
+
+
+def cancel_vote(community: Community, session: VoteSession) -> None:
+    """Ends an open vote with no winner (its options became impossible, a new season began) and
+    tells the clients, so no one keeps showing a ballot that can no longer count. The caller
+    holds the session's row lock."""
+    session.status = VoteSession.Status.CANCELLED
+    session.resolved_at = timezone.now()
+    session.save(update_fields=["status", "resolved_at"])
+    realtime.publish(community, events.TOPIC, events.VOTE_CANCELLED, events.vote_payload(session))
+    logger.info("vote cancelled community=%s session=%s", community.pk, session.pk)
+
+
+def remove_impossible_options(community: Community, season_id: int) -> VoteSession | None:
+    """After the tree changed by hand (a forced unlock, a relock, a tree load), takes off the
+    open vote every option that can no longer be chosen, so it can never win. The other options
+    keep their votes and the deadline stays; ballots for a removed option are deleted, so those
+    viewers may vote again. A vote left with fewer than two options is cancelled: there is no
+    choice left to make. Returns the vote if it is still open.
+
+    Positions are not renumbered: a vote in flight for "3" still means the same node."""
+    session = open_session(community.pk, lock=True)
+    if session is None:
+        return None
+    possible = set(available_options(community.pk, season_id, exclude=set()))
+    options = list(session.options.select_related("node").order_by("position"))
+    gone = [o for o in options if (o.node, o.level) not in possible]
+    if not gone:
+        return session
+    if len(options) - len(gone) < 2:
+        cancel_vote(community, session)
+        return None
+    VoteOption.objects.filter(pk__in=[o.pk for o in gone]).delete()  # and their ballots
+    payload = events.vote_payload(session)
+    payload["removed"] = [events.node_ref(o.node, o.level) for o in gone]
+    realtime.publish(community, events.TOPIC, events.VOTE_UPDATED, payload)
+    logger.info(
+        "vote options removed community=%s session=%s removed=%s",
+        community.pk,
+        session.pk,
+        [o.node.key for o in gone],
+    )
+    return session
+
+
+def open_vote_for_following(community: Community, progress: UnlockProgress) -> None:
+    """With a target filling and no vote open, opens the vote on what follows it, if there is
+    a choice to make (a vote was cancelled by an admin change or a tree load)."""
+    target = progress.node
+    if target is None or open_session(community.pk) is not None:
+        return
+    following = available_options(community.pk, progress.season_id, exclude={target.key})
+    if len(following) > 1:
+        start_vote_for_next(community, progress.season_id, following, targetless=False)
 
 
 def apply_winner(community: Community, winner: VoteOption) -> None:
@@ -330,13 +390,14 @@ def resolve_due_votes() -> int:
 
 
 def publish_vote_snapshot(community_id: int) -> None:
-    with transaction.atomic():
+    """The coalesced vote event (current counts), read under the stream lock so it never
+    describes a vote that an earlier event already resolved or replaced."""
+
+    def read() -> tuple[dict, str] | None:
         session = open_session(community_id)
-        if session is not None:
-            realtime.publish(
-                Community.objects.get(pk=community_id),
-                events.TOPIC,
-                events.VOTE_CAST,
-                events.vote_payload(session),
-                coalesce_key=f"vote:{session.pk}",
-            )
+        if session is None:
+            return None
+        return events.vote_payload(session), f"vote:{session.pk}"
+
+    community = Community.objects.get(pk=community_id)
+    realtime.publish_snapshot(community, events.TOPIC, events.VOTE_CAST, read)

@@ -133,6 +133,15 @@
         renderVote(d.vote);
         feed('The vote chooses the next target');
         break;
+      case 'progression.vote.updated':
+        renderVote(d);
+        feed('Removed from the vote: ' + (d.removed || []).map(nodeName).join(', '));
+        break;
+      case 'progression.vote.cancelled':
+        renderVote(d);
+        feed('The vote was cancelled');
+        refetch();
+        break;
       case 'progression.vote.resolved':
         feed('Vote won by ' + nodeName(d.winner));
         refetch();

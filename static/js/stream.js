@@ -11,6 +11,12 @@
  * envelopes {id, type, topic, community, occurred_at, data}; control events are {type, data}:
  * stream.reset (id = where to continue; data.snapshots to refetch), stream.overflow and
  * stream.shutdown (no id; reconnect with the last id), stream.revoked (data.topics lost).
+ *
+ * Stale snapshots are dropped (not passed to onEvent; `dropStale: false` turns this off): a
+ * `progression.progress.updated` whose `progress_id` is older than one already seen or already
+ * closed, a `progression.vote.cast` whose `session_id` is older than one seen or already
+ * resolved/cancelled. The server publishes them in commit order anyway (docs/realtime.md);
+ * this is the client's own check of the same rule, so nothing stale can be shown last.
  */
 (function (root) {
   'use strict';
@@ -25,8 +31,10 @@
     'progression.node.relocked', 'progression.cycle.completed', 'progression.tree.completed',
     'progression.vote.started', 'progression.vote.cast', 'progression.vote.resolved',
     'progression.vote.frozen', 'progression.vote.unfrozen', 'progression.vote.cancelled',
-    'progression.season.reset',
+    'progression.vote.updated', 'progression.season.reset',
   ];
+  var CLOSES_PROGRESS = ['progression.node.unlocked', 'progression.cycle.completed'];
+  var ENDS_VOTE = ['progression.vote.resolved', 'progression.vote.cancelled'];
   var CLOSED = 2; // EventSource.CLOSED
 
   function noop() {}
@@ -48,6 +56,35 @@
     try { if (s) s.setItem(key, String(id)); } catch (e) { /* full or disabled: keep in memory */ }
   }
 
+  // Progress and vote ids only grow (one active progress, one open vote per community), so a
+  // snapshot naming an older one, or one an earlier event closed, describes the past.
+  function staleness() {
+    var progress = 0, closedProgress = 0, session = 0, endedSession = 0;
+    function num(v) { return typeof v === 'number' ? v : null; }
+    return {
+      check: function (envelope) {
+        var d = envelope.data || {};
+        var type = envelope.type;
+        var pid = num(d.progress_id);
+        var sid = type.indexOf('progression.vote.') === 0 ? num(d.session_id) : null;
+        if (type === 'progression.progress.updated' && pid !== null
+            && (pid < progress || pid <= closedProgress)) return true;
+        if (type === 'progression.vote.cast' && sid !== null
+            && (sid < session || sid <= endedSession)) return true;
+        if (pid !== null) {
+          progress = Math.max(progress, pid);
+          if (CLOSES_PROGRESS.indexOf(type) >= 0) closedProgress = Math.max(closedProgress, pid);
+        }
+        if (sid !== null) {
+          session = Math.max(session, sid);
+          if (ENDS_VOTE.indexOf(type) >= 0) endedSession = Math.max(endedSession, sid);
+        }
+        return false;
+      },
+      clear: function () { progress = closedProgress = session = endedSession = 0; },
+    };
+  }
+
   function connect(opts) {
     opts = opts || {};
     if (!opts.community) throw new Error('ProgressionStream.connect: community is required');
@@ -67,6 +104,7 @@
     });
 
     var lastId = readId(key);
+    var stale = opts.dropStale === false ? null : staleness();
     var closed = false;
     var leader = false;
     var es = null;
@@ -95,12 +133,14 @@
         writeId(key, lastId);
         if (channel) channel.postMessage({ kind: 'event', envelope: envelope });
       }
+      if (stale && typeof envelope.type === 'string' && stale.check(envelope)) return;
       try { onEvent(envelope); } catch (e) { report(e); }
     }
 
     function reset(id, snapshots) {
       // Set, not max: after a reset the server's head may be below our id (history wiped).
       if (typeof id === 'number') lastId = id;
+      if (stale) stale.clear(); // history may have been wiped: ids may start again
       if (leader) {
         if (lastId !== null) writeId(key, lastId);
         if (channel) channel.postMessage({ kind: 'reset', id: id, snapshots: snapshots });

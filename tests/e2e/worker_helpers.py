@@ -7,7 +7,12 @@ returns once its `worker_ready` hook (the start-up reconcile) has fired.
 runs in the process itself, so SIGKILL really kills the task mid-flight), except that
 `unlock_target` stops for good inside its transaction: after it has closed the progress and
 inserted the Unlock row, just before it publishes. It prints HANG_MARKER when it gets there.
-Nothing of this is imported by the application: the patch exists only in that process.
+
+`python -m tests.e2e.worker_helpers slow-snapshots` is the Procfile's worker (prefork, three
+processes) whose snapshot tasks take SNAPSHOT_PAUSE longer between reading the state and
+publishing it: it widens the window in which an unlock or a vote's resolution can commit in
+between, which is exactly when a snapshot must still not arrive as stale.
+Nothing of this is imported by the application: the patches exist only in those processes.
 """
 
 from __future__ import annotations
@@ -86,7 +91,59 @@ def _hang_unlock_worker() -> None:
     )
 
 
+SNAPSHOT_PAUSE = 0.1  # x 4 snapshots a second: the stream lock stays mostly free
+
+
+def start_slow_snapshot_worker(launcher: Launcher) -> Process:
+    worker = launcher.script("tests.e2e.worker_helpers", "slow-snapshots")
+    worker.wait_for_log(READY_MARKER, timeout=WORKER_START_TIMEOUT)
+    return worker
+
+
+def _slow_snapshot_worker() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import threading
+
+    import django
+
+    django.setup()
+    from progression import events
+    from progression.services import unlocks, voting
+
+    in_snapshot = threading.local()
+
+    def slowed(build):  # noqa: ANN001, ANN202
+        def payload(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            built = build(*args, **kwargs)
+            if getattr(in_snapshot, "active", False):
+                time.sleep(SNAPSHOT_PAUSE)  # the state is read: now give others time to commit
+            return built
+
+        return payload
+
+    def flagged(publish):  # noqa: ANN001, ANN202
+        def run(community_id: int) -> None:
+            in_snapshot.active = True
+            try:
+                publish(community_id)
+            finally:
+                in_snapshot.active = False
+
+        return run
+
+    events.progress_payload = slowed(events.progress_payload)
+    events.vote_payload = slowed(events.vote_payload)
+    unlocks.publish_progress_snapshot = flagged(unlocks.publish_progress_snapshot)
+    voting.publish_vote_snapshot = flagged(voting.publish_vote_snapshot)
+    from config.celery import app
+
+    app.worker_main(
+        ["worker", "--loglevel=INFO", "--concurrency=3", "--without-mingle", "--without-gossip"]
+    )
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] != ["hang-unlock"]:
-        raise SystemExit("usage: python -m tests.e2e.worker_helpers hang-unlock")
-    _hang_unlock_worker()
+    modes = {"hang-unlock": _hang_unlock_worker, "slow-snapshots": _slow_snapshot_worker}
+    if len(sys.argv) != 2 or sys.argv[1] not in modes:
+        raise SystemExit(f"usage: python -m tests.e2e.worker_helpers {{{','.join(modes)}}}")
+    modes[sys.argv[1]]()

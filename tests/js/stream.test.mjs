@@ -355,3 +355,98 @@ describe('loading', () => {
     assert.equal(console.error.mock.callCount(), 2);
   });
 });
+
+describe('stale snapshots', () => {
+  // Envelopes as the server sends them, with the ids that tell a snapshot's age.
+  function send(es, id, type, data) {
+    es.emit(type, { ...envelopeOf(id, type), data }, id);
+  }
+  const types = (seen) => seen.events.map((e) => `${e.type.slice(12)}:${e.id}`);
+
+  test('a progress.updated of a closed or older progress is dropped, newer ones pass', () => {
+    env = install({ shared: false });
+    const { handle, seen } = tab();
+    const es = FakeEventSource.latest;
+    es.open();
+    send(es, 1, 'progression.progress.updated', { progress_id: 7, accumulated: 10 });
+    send(es, 2, 'progression.node.unlocked', { progress_id: 7, reason: 'points' });
+    send(es, 3, 'progression.progress.updated', { progress_id: 7, accumulated: 99 }); // closed
+    send(es, 4, 'progression.progress.updated', { progress_id: 8, accumulated: 0 });
+    send(es, 5, 'progression.tree.completed', { season_id: 1 });
+    send(es, 6, 'progression.progress.updated', { progress_id: 7, accumulated: 100 }); // older
+    send(es, 7, 'progression.progress.updated', { progress_id: 8, accumulated: 5 });
+    assert.deepEqual(types(seen), [
+      'progress.updated:1',
+      'node.unlocked:2',
+      'progress.updated:4',
+      'tree.completed:5',
+      'progress.updated:7',
+    ]);
+    assert.equal(handle.lastEventId, 7, 'dropped events still count as received');
+  });
+
+  test('a target.set of a newer progress makes a snapshot of the older one stale', () => {
+    env = install({ shared: false });
+    const { seen } = tab();
+    const es = FakeEventSource.latest;
+    send(es, 1, 'progression.target.set', { progress_id: 3 });
+    send(es, 2, 'progression.progress.updated', { progress_id: 2 });
+    assert.deepEqual(types(seen), ['target.set:1']);
+  });
+
+  test('a vote.cast of a resolved, cancelled or replaced vote is dropped', () => {
+    env = install({ shared: false });
+    const { seen } = tab();
+    const es = FakeEventSource.latest;
+    send(es, 1, 'progression.vote.cast', { session_id: 4, total_votes: 1 });
+    send(es, 2, 'progression.vote.resolved', { session_id: 4 });
+    send(es, 3, 'progression.vote.cast', { session_id: 4, total_votes: 2 }); // resolved
+    send(es, 4, 'progression.vote.started', { session_id: 5 });
+    send(es, 5, 'progression.vote.cast', { session_id: 5, total_votes: 1 });
+    send(es, 6, 'progression.vote.cancelled', { session_id: 5 });
+    send(es, 7, 'progression.vote.cast', { session_id: 5, total_votes: 2 }); // cancelled
+    send(es, 8, 'progression.vote.started', { session_id: 6 });
+    send(es, 9, 'progression.vote.cast', { session_id: 5, total_votes: 3 }); // replaced
+    assert.deepEqual(types(seen), [
+      'vote.cast:1',
+      'vote.resolved:2',
+      'vote.started:4',
+      'vote.cast:5',
+      'vote.cancelled:6',
+      'vote.started:8',
+    ]);
+  });
+
+  test('a follower tab drops the same stale snapshots as the leader', async () => {
+    env = install({ shared: true });
+    const leader = tab();
+    const follower = tab();
+    await settle();
+    const es = FakeEventSource.latest;
+    send(es, 1, 'progression.node.unlocked', { progress_id: 9 });
+    send(es, 2, 'progression.progress.updated', { progress_id: 9 });
+    send(es, 3, 'progression.progress.updated', { progress_id: 10 });
+    await settle();
+    assert.deepEqual(types(leader.seen), ['node.unlocked:1', 'progress.updated:3']);
+    assert.deepEqual(types(follower.seen), ['node.unlocked:1', 'progress.updated:3']);
+  });
+
+  test('after stream.reset (history may be wiped) smaller ids are believed again', () => {
+    env = install({ shared: false });
+    const { seen } = tab();
+    const es = FakeEventSource.latest;
+    send(es, 1, 'progression.progress.updated', { progress_id: 50 });
+    es.control('stream.reset', { snapshots: {} }, 1);
+    send(es, 2, 'progression.progress.updated', { progress_id: 1 });
+    assert.deepEqual(types(seen), ['progress.updated:1', 'progress.updated:2']);
+  });
+
+  test('dropStale: false passes everything through', () => {
+    env = install({ shared: false });
+    const { seen } = tab({ dropStale: false });
+    const es = FakeEventSource.latest;
+    send(es, 1, 'progression.node.unlocked', { progress_id: 9 });
+    send(es, 2, 'progression.progress.updated', { progress_id: 9 });
+    assert.deepEqual(types(seen), ['node.unlocked:1', 'progress.updated:2']);
+  });
+});

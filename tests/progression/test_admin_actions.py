@@ -136,7 +136,7 @@ def test_an_admin_change_elsewhere_leaves_a_running_targetless_vote_open(force, 
     assert "gated" not in offered
     voting.cast_vote(community, voter="viewer:ann", option=1)
 
-    force("gated")
+    admin_actions.force_unlock(community, "gated", by="user:1", ignore_prerequisites=True)
 
     session.refresh_from_db()
     assert session.status == "open", f"the vote was {session.status} by {session.resolved_by!r}"
@@ -157,23 +157,50 @@ def test_force_unlocking_an_unknown_node_is_not_found(force, community, tree):
         force("nope")
 
 
-def test_force_unlocking_a_vote_option_cancels_that_vote_and_opens_a_new_one(force, community):
+def test_force_unlocking_a_vote_option_keeps_the_other_options_their_votes_and_the_deadline(
+    force, community
+):
     for key in ("a", "b", "c", "d", "e", "f"):
         NodeFactory(community=community, key=key, cost_override=100)
     active_state(community)
     session = voting.open_session(community.pk)
-    option_key = session.options.order_by("position").first().node.key
+    keys = list(session.options.order_by("position").values_list("node__key", flat=True))
+    voting.cast_vote(community, voter="viewer:ann", option=keys[0])
+    voting.cast_vote(community, voter="viewer:bob", option=keys[1])
+    voting.cast_vote(community, voter="viewer:cid", option=keys[1])
+    deadline = session.deadline
 
-    force(option_key)
+    force(keys[0])
 
     session.refresh_from_db()
-    assert session.status == "cancelled"
-    (cancelled,) = published(community, events.VOTE_CANCELLED)
-    assert cancelled["session_id"] == session.pk
-    assert {"session_id", "status", "options", "total_votes"} <= set(cancelled)
-    following = voting.open_session(community.pk)
-    assert following is not None
-    assert option_key not in set(following.options.values_list("node__key", flat=True))
+    assert session.status == "open"
+    assert session.deadline == deadline
+    assert voting.open_session(community.pk).pk == session.pk
+    remaining = dict(session.options.values_list("node__key", "votes"))
+    assert remaining == {keys[1]: 2, keys[2]: 0, keys[3]: 0}
+    assert published(community, events.VOTE_CANCELLED) == []
+    (updated,) = published(community, events.VOTE_UPDATED)
+    assert (updated["session_id"], updated["total_votes"]) == (session.pk, 2)
+    assert [node["key"] for node in updated["removed"]] == [keys[0]]
+    assert_books_balance(community)
+
+
+def test_force_unlocking_a_node_whose_prerequisites_are_unmet_is_refused_listing_them(
+    force, community, tree
+):
+    with pytest.raises(Conflict) as refused:
+        force("top")
+
+    assert refused.value.fields == {"prerequisites": ["mid L1"]}
+    assert levels(community) == {}
+    assert published(community, events.NODE_UNLOCKED) == []
+
+
+def test_force_unlock_may_ignore_prerequisites_when_asked(community, tree):
+    unlock = admin_actions.force_unlock(community, "top", by="user:1", ignore_prerequisites=True)
+
+    assert (unlock.node.key, unlock.level) == ("top", 1)
+    assert levels(community) == {"top": 1}
     assert_books_balance(community)
 
 
@@ -316,3 +343,30 @@ def test_season_reset_cancels_an_open_vote(community):
     assert fresh is not None and fresh.season_id != old.season_id
     assert len(available_options(community.pk, fresh.season_id, exclude=set())) == 3
     assert_books_balance(community)
+
+
+# --- the admin site's node actions -------------------------------------------------------------
+
+
+def test_admin_site_force_unlock_refuses_unmet_prerequisites_unless_the_ignoring_action(
+    client, community, tree, settings
+):
+    from django.contrib.auth import get_user_model
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    admin_user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(admin_user)
+    url = "/admin/progression/node/"
+
+    def run(action: str):
+        return client.post(
+            url, {"action": action, "_selected_action": [tree["top"].pk]}, follow=True
+        )
+
+    refused = run("force_unlock_next_level")
+    assert levels(community) == {}
+    shown = [str(m) for m in refused.context["messages"]]
+    assert any("top" in m and "mid L1" in m for m in shown), shown
+
+    run("force_unlock_ignoring_prerequisites")
+    assert levels(community) == {"top": 1}

@@ -560,6 +560,45 @@ def test_force_unlock_of_an_unknown_node_is_404(api, community, chain, ingest, a
     assert error_of(api("post", f"{community.slug}/nodes/nope/force-unlock", {}, admin), 404)
 
 
+def test_force_unlock_with_unmet_prerequisites_is_409_listing_them_unless_ignored(
+    api, client, community, chain, ingest, admin
+):
+    api("post", f"{community.slug}/engagement", msg("ann"), ingest)
+
+    refused = api("post", f"{community.slug}/nodes/second/force-unlock", {}, admin)
+    bare = client.generic(  # no body at all: the same as {}
+        "POST",
+        f"/api/communities/{community.slug}/nodes/second/force-unlock",
+        b"",
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    assert not Unlock.objects.filter(community=community).exists()
+    forced = api(
+        "post", f"{community.slug}/nodes/second/force-unlock", {"ignore_prerequisites": True}, admin
+    )
+
+    assert error_of(refused, 409)["fields"] == {"prerequisites": ["first L1"]}
+    assert error_of(bare, 409)["fields"] == {"prerequisites": ["first L1"]}
+    assert forced.status_code == 200, forced.content
+    assert forced.json() == {"key": "second", "level": 1, "reason": "forced"}
+    assert_books_balance(community)
+
+
+def test_force_unlock_refuses_a_non_boolean_ignore_prerequisites(
+    api, community, chain, ingest, admin
+):
+    api("post", f"{community.slug}/engagement", msg("ann"), ingest)
+    refused = api(
+        "post",
+        f"{community.slug}/nodes/second/force-unlock",
+        {"ignore_prerequisites": "yes"},
+        admin,
+    )
+
+    assert refused.status_code == 400, refused.content
+    assert not Unlock.objects.filter(community=community).exists()
+
+
 def test_relock_with_dependents_is_409_listing_them_unless_cascading(
     api, community, chain, ingest, admin
 ):

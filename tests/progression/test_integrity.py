@@ -36,6 +36,7 @@ PAYLOAD_KEYS = {  # the keys docs/events.md promises for each type (at least the
     events.VOTE_FROZEN: VOTE,
     events.VOTE_UNFROZEN: VOTE,
     events.VOTE_CANCELLED: VOTE,
+    events.VOTE_UPDATED: VOTE | {"removed"},
     events.SEASON_RESET: {"season", "previous_season", "discarded", "by"},
 }
 ALL_TYPES = {
@@ -143,24 +144,26 @@ def test_check_integrity_command_refuses_an_unknown_community(db):
 
 
 def test_a_season_story_emits_every_progression_event_with_its_payload(earn, community):
-    """root -> {a, b, c}: unlock root, vote, freeze, resolve, cancel, relock, complete, reset."""
+    """root -> {a, b, c, d}: unlock root, vote, freeze, resolve, drop options, relock, complete,
+    reset."""
     root = NodeFactory(community=community, key="root", cost_override=100)
-    for key in ("a", "b", "c"):
+    for key in ("a", "b", "c", "d"):
         PrerequisiteFactory(
             node=NodeFactory(community=community, key=key, tier=1, cost_override=100), required=root
         )
     steps = [
         lambda: earn(community, 40),  # root auto-selected; progress updates
-        lambda: earn(community, 70),  # root unlocks; a vote on a, b, c opens
+        lambda: earn(community, 70),  # root unlocks; a vote on a, b, c, d opens
         lambda: voting.cast_vote(community, voter="viewer:ann", option="a"),
         lambda: voting.freeze_vote(community),
         lambda: voting.unfreeze_vote(community),
-        lambda: voting.close_vote(community),  # a is the target; vote on b, c
-        lambda: admin_actions.force_unlock(community, "b", by="test"),  # cancels it
-        lambda: earn(community, 100),  # a unlocks; c is the lone candidate
+        lambda: voting.close_vote(community),  # a is the target; vote on b, c, d
+        lambda: admin_actions.force_unlock(community, "b", by="test"),  # b leaves the vote
+        lambda: admin_actions.force_unlock(community, "c", by="test"),  # d alone: cancelled
+        lambda: earn(community, 100),  # a unlocks; d is the lone candidate
         lambda: admin_actions.relock(community, "b", cascade=False, by="test"),
         lambda: admin_actions.force_unlock(community, "b", by="test"),
-        lambda: earn(community, 100),  # c unlocks: nothing left
+        lambda: earn(community, 100),  # d unlocks: nothing left
         lambda: admin_actions.reset_season(community, by="test"),
     ]
     for number, step in enumerate(steps):

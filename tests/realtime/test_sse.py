@@ -262,3 +262,30 @@ async def test_revoked_token_ends_the_response_after_stream_revoked(private_comm
     assert len(revoked) == 1
     assert json.loads(revoked[0]["data"])["data"] == {"topics": ["jobs"], "remaining": []}
     assert response.finished
+
+
+@pytest.mark.parametrize("visibility", ["public", "private"])
+async def test_every_snapshot_url_named_by_stream_reset_answers_200(community, visibility):
+    """A client that gets `stream.reset` refetches each named snapshot: none may be a 404."""
+    from django.test import Client
+
+    community.visibility = visibility
+    await database_sync_to_async(community.save)()
+    issued = await database_sync_to_async(issue_token)(community, "read")
+    auth = {"Authorization": f"Bearer {issued.secret}"}
+    response = await get_stream(community.slug, {"last_event_id": "99"}, auth)
+    try:
+        await until(lambda: "stream.reset" in response.text, what="the stream.reset frame")
+    finally:
+        await response.disconnect()
+    (reset,) = [f for f in response.frames() if f.get("event") == "stream.reset"]
+    snapshots = json.loads(reset["data"])["data"]["snapshots"]
+
+    def fetch(url: str) -> tuple[int, bytes]:
+        answer = Client().get(url, headers=auth)
+        return answer.status_code, answer.content
+
+    assert snapshots
+    for name, url in snapshots.items():
+        status, body = await database_sync_to_async(fetch)(url)
+        assert status == 200, f"{name}: {url} answered {status} {body[:200]!r}"
