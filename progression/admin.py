@@ -23,7 +23,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from communities.admin_access import CommunityScoped, CommunityScopedInline
+from communities.admin_access import CommunityScoped, CommunityScopedInline, MyCommunitiesFilter
 from communities.errors import ApplicationError, InvalidInput
 from communities.models import Community
 from communities.permissions import Action
@@ -107,7 +107,7 @@ class PrerequisiteInline(CommunityScopedInline, admin.TabularInline):
 @admin.register(Node)
 class NodeAdmin(CommunityScoped):
     list_display = ["key", "name", "community", "tier", "size", "max_level", "cost", "retired_at"]
-    list_filter = [("community", admin.RelatedOnlyFieldListFilter), "tier", "size", "category"]
+    list_filter = [MyCommunitiesFilter, "tier", "size", "category"]
     search_fields = ["key", "name"]
     list_select_related = ["community"]
     readonly_fields = ["retired_at", "created_at", "updated_at"]
@@ -139,9 +139,10 @@ class NodeAdmin(CommunityScoped):
             self.delete_model(request, node)
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
-        """Nodes the history points at are retired, not deleted, so they never block."""
-        deleted, counts, perms_needed, _protected = super().get_deleted_objects(objs, request)
-        return deleted, counts, perms_needed, []
+        """Nodes the history points at are retired, not deleted, so neither the history rows
+        (protected) nor their read-only pages block; only prerequisites really go with a node."""
+        deleted, counts, _perms_needed, _protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), []
 
     def _per_node(self, request: HttpRequest, queryset: QuerySet, act: Callable) -> None:
         for node in queryset.select_related("community"):
@@ -185,7 +186,7 @@ class NodeAdmin(CommunityScoped):
 @admin.register(EngagementWeight)
 class EngagementWeightAdmin(CommunityScoped):
     list_display = ["community", "metric", "weight", "updated_at"]
-    list_filter = [("community", admin.RelatedOnlyFieldListFilter), "metric"]
+    list_filter = [MyCommunitiesFilter, "metric"]
     search_fields = ["metric"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -240,7 +241,7 @@ class ViewerAdmin(ReadOnly):
         "events_total",
         "last_seen_at",
     ]
-    list_filter = [("community", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [MyCommunitiesFilter]
     search_fields = ["platform_user_id", "display_name"]
     list_select_related = ["community"]
 
@@ -257,7 +258,7 @@ class ContributionAdmin(ReadOnly):
         "progress",
         "occurred_at",
     ]
-    list_filter = [("community", admin.RelatedOnlyFieldListFilter), "metric"]
+    list_filter = [MyCommunitiesFilter]  # a metric filter would scan the ledger for its values
     search_fields = ["viewer__platform_user_id", "message_id"]
     list_select_related = ["viewer", "community"]
     show_full_result_count = False  # the ledger is large; no COUNT(*) per page
@@ -266,7 +267,7 @@ class ContributionAdmin(ReadOnly):
 @admin.register(Unlock)
 class UnlockAdmin(ReadOnly):
     list_display = ["node", "level", "community", "reason", "unlocked_at", "relocked_at"]
-    list_filter = [("community", admin.RelatedOnlyFieldListFilter), "reason"]
+    list_filter = [MyCommunitiesFilter, "reason"]
     search_fields = ["node__key"]
     list_select_related = ["node", "community"]
 
@@ -285,14 +286,14 @@ class UnlockProgressAdmin(ReadOnly):
         "rolled_over",
         "discarded",
     ]
-    list_filter = [("community", admin.RelatedOnlyFieldListFilter), "status"]
+    list_filter = [MyCommunitiesFilter, "status"]
     list_select_related = ["node", "community"]
 
 
 @admin.register(Season)
 class SeasonAdmin(ReadOnly):
     list_display = ["community", "number", "started_at", "ended_at"]
-    list_filter = [("community", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [MyCommunitiesFilter]
     list_select_related = ["community"]
     actions = ["start_vote", "reset_season"]
 
@@ -358,7 +359,7 @@ class VoteSessionAdmin(ReadOnly):
         "resolution",
         "resolved_by",
     ]
-    list_filter = [("community", admin.RelatedOnlyFieldListFilter), "status", "resolution"]
+    list_filter = [MyCommunitiesFilter, "status", "resolution"]
     list_select_related = ["community"]
     inlines = [VoteOptionInline]
     actions = ["close_vote", "freeze_vote", "unfreeze_vote"]

@@ -360,3 +360,28 @@ def test_vote_opened_from_the_season_page(owner, demo):
     response = act(owner, "season", "start_vote", [season])
 
     assert voting.open_session(demo.pk) is not None, shown(response)
+
+
+def test_community_filter_lists_only_the_owners_communities(owner, demo, other):
+    page = owner.get(url("node")).content.decode()
+    foreign = owner.get(url("node"), {"community": other.pk}).content.decode()
+
+    assert f"?community={demo.pk}" in page
+    assert f"?community={other.pk}" not in page
+    assert "secret_node" not in foreign
+
+
+def test_deleting_a_node_in_the_history_retires_it_and_a_fresh_one_is_deleted(owner, demo):
+    open_season(demo)
+    used = NodeFactory(community=demo, key="used")
+    fresh = NodeFactory(community=demo, key="unused")
+    act(owner, "node", "force_unlock_next_level", [used])
+
+    for node in (used, fresh):
+        response = owner.post(url("node", node.pk, "delete"), {"post": "yes"}, follow=True)
+        assert response.status_code == 200
+
+    assert Node.objects.get(pk=used.pk).retired_at is not None
+    assert not Node.objects.filter(pk=fresh.pk).exists()
+    season = Season.objects.get(community=demo, ended_at__isnull=True)
+    assert "unused" not in snapshot(demo.pk, season.pk).nodes
