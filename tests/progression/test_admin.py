@@ -385,3 +385,16 @@ def test_deleting_a_node_in_the_history_retires_it_and_a_fresh_one_is_deleted(ow
     assert not Node.objects.filter(pk=fresh.pk).exists()
     season = Season.objects.get(community=demo, ended_at__isnull=True)
     assert "unused" not in snapshot(demo.pk, season.pk).nodes
+
+
+def test_node_added_in_admin_with_a_prerequisite_is_in_the_engines_tree(owner, demo):
+    season = open_season(demo)
+    needed = NodeFactory(community=demo, key="needed")
+    snapshot(demo.pk, season.pk)  # cached in this process
+    data = node_form(Node(key="added", name="Added", tier=1), [(needed.pk, 1)])
+
+    response = owner.post(url("node", "add"), {**data, "community": demo.pk, "key": "added"})
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    added = snapshot(demo.pk, season.pk).nodes["added"]
+    assert [p.required.key for p in added.prerequisites.all()] == ["needed"]
