@@ -34,6 +34,11 @@ def community_ids_where(request: HttpRequest, action: Action) -> list[int] | Non
     return memo[action]
 
 
+def _staff(request: HttpRequest) -> bool:
+    user = request.user
+    return bool(user.is_active and getattr(user, "is_staff", False))
+
+
 def _allowed(ids: list[int] | None, community_id: int | None) -> bool:
     return ids is None or community_id in ids
 
@@ -89,11 +94,7 @@ class CommunityScoped(_Scoped, admin.ModelAdmin):
         return obj
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return (
-            request.user.is_active
-            and request.user.is_staff
-            and self._may(request, self.view_action, None)
-        )
+        return _staff(request) and self._may(request, self.view_action, None)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_module_permission(request) and (
@@ -101,17 +102,17 @@ class CommunityScoped(_Scoped, admin.ModelAdmin):
         )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_staff and self._may(request, self.change_action, None)
+        return _staff(request) and self._may(request, self.change_action, None)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_staff and self._may(request, self.change_action, obj)
+        return _staff(request) and self._may(request, self.change_action, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_change_permission(request, obj)
 
     def has_moderate_permission(self, request: HttpRequest) -> bool:
         """For actions declared with `permissions=["moderate"]` (their rows are scoped too)."""
-        return request.user.is_staff and self._may(request, Action.MODERATE, None)
+        return _staff(request) and self._may(request, Action.MODERATE, None)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         self.scope_foreign_key(db_field, request, kwargs)
@@ -122,13 +123,13 @@ class CommunityScopedInline(_Scoped):
     """An inline whose parent row belongs to a community: the parent's scope decides."""
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_staff and self._may(request, self.view_action, obj)
+        return _staff(request) and self._may(request, self.view_action, obj)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_staff and self._may(request, self.change_action, obj)
+        return _staff(request) and self._may(request, self.change_action, obj)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_staff and self._may(request, self.change_action, obj)
+        return _staff(request) and self._may(request, self.change_action, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_change_permission(request, obj)
