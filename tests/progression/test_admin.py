@@ -398,3 +398,14 @@ def test_node_added_in_admin_with_a_prerequisite_is_in_the_engines_tree(owner, d
     assert response.status_code == 302, response.content.decode()[:2000]
     added = snapshot(demo.pk, season.pk).nodes["added"]
     assert [p.required.key for p in added.prerequisites.all()] == ["needed"]
+
+
+def test_prerequisite_search_offers_only_the_owners_nodes(owner, demo, other):
+    search = {"app_label": "progression", "model_name": "prerequisite", "field_name": "required"}
+
+    found = owner.get("/admin/autocomplete/", {**search, "term": "secret"})
+    mine = owner.get("/admin/autocomplete/", {**search, "term": ""})
+
+    assert found.status_code == 200
+    assert found.json()["results"] == []
+    assert mine.json()["results"]  # the demo tree's nodes
