@@ -16,9 +16,9 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from communities import services
+from communities.admin_access import community_ids_where
 from communities.models import ApiToken, Community, Membership, Role, Scope
-from communities.permissions import Action, can
-from communities.selectors import actor_for_user
+from communities.permissions import Action
 
 TOKEN_FIELDS = ("name", "prefix", "scope_list", "created_at", "last_used_at", "revoked_at")
 TOKEN_DETAIL_FIELDS = ("community", *TOKEN_FIELDS, "created_by")
@@ -26,14 +26,7 @@ TOKEN_DETAIL_FIELDS = ("community", *TOKEN_FIELDS, "created_by")
 
 def managed_community_ids(request: HttpRequest) -> list[int] | None:
     """Ids of the communities this user may manage; None means all of them (superusers)."""
-    if not hasattr(request, "_managed_community_ids"):
-        actor = actor_for_user(request.user)
-        ids = None
-        if not actor.is_superuser:
-            mine = Community.objects.filter(pk__in=list(actor.roles))
-            ids = [c.pk for c in mine if can(actor, Action.MANAGE, c)]
-        request._managed_community_ids = ids  # type: ignore[attr-defined]
-    return request._managed_community_ids  # type: ignore[attr-defined]
+    return community_ids_where(request, Action.MANAGE)
 
 
 def _adopt(obj: Model, saved: Model) -> None:

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "ninja",  # ships Swagger UI's assets as static files: /api/docs works offline
     "communities",
     "progression",
     "events_app",

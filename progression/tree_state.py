@@ -1,7 +1,8 @@
 """The tree as the engine sees it: nodes with their rules and each node's unlocked level.
 
-Node definitions change only when a tree is loaded, unlocked levels only on unlock/relock, so
-both are cached per process and invalidated everywhere after such a change (progression.cache).
+Node definitions change when a tree is loaded or a node is edited by hand, unlocked levels on
+unlock/relock, so both are cached per process and invalidated everywhere after such a change
+(progression.cache; progression.signals catches a row saved outside the services).
 """
 
 from __future__ import annotations

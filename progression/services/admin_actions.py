@@ -12,7 +12,14 @@ from communities.errors import Conflict, InvalidInput, NotFound
 from communities.models import Community
 from progression import events, rules
 from progression.accounting import discarded_whole
-from progression.models import Node, Season, Unlock, UnlockProgress
+from progression.models import (
+    Node,
+    Prerequisite,
+    ProgressionSettings,
+    Season,
+    Unlock,
+    UnlockProgress,
+)
 from progression.services.state import lock_active_progress, season_total, start_season
 from progression.services.unlocks import (
     auto_unlock_ready,
@@ -220,4 +227,122 @@ def set_weight(community: Community, metric: str, weight: str) -> None:
         EngagementWeight.objects.update_or_create(
             community=community, metric=metric, defaults={"weight": value}
         )
+        cache.invalidate_on_commit(weights_key(community.pk))
+
+
+def save_node(node: Node, *, prerequisites: list[tuple[Node, int]] | None = None) -> Node:
+    """A node edited (or added) by hand, with its prerequisites if given. Checked like a tree
+    file (same community, no cycle), then the engine re-plans: a target or vote the edit made
+    impossible is dropped (points kept) and every process drops its cached tree. A plain
+    `atomic` (not durable): the admin's change form already runs in a transaction."""
+    with transaction.atomic():
+        progress = lock_active_progress(node.community_id)
+        if prerequisites is not None:
+            check_prerequisites(node, prerequisites)
+        node.full_clean()
+        node.save()
+        if prerequisites is not None:
+            Prerequisite.objects.filter(node=node).delete()
+            Prerequisite.objects.bulk_create(
+                [Prerequisite(node=node, required=r, min_level=m) for r, m in prerequisites]
+            )
+        _replan_after_edit(node.community, progress)
+    logger.info("node saved by hand community=%s node=%s", node.community_id, node.key)
+    return node
+
+
+def delete_node(node: Node) -> bool:
+    """Deletes a node nothing points at; one that history or the engine still uses (unlocks,
+    targets, vote options) is retired instead, as a tree load would do. True if deleted."""
+    from progression.services.tree import _keys_in_use, _keys_with_unlocks
+
+    with transaction.atomic():
+        community = node.community
+        progress = lock_active_progress(community.pk)
+        used = _keys_with_unlocks(community, [node]) | _keys_in_use(community, [node])
+        if node.key in used:
+            Node.objects.filter(pk=node.pk).update(retired_at=timezone.now())
+        else:
+            node.delete()
+        _replan_after_edit(community, progress)
+    logger.info(
+        "node %s by hand community=%s node=%s",
+        "retired" if used else "deleted",
+        community.pk,
+        node.key,
+    )
+    return not used
+
+
+def check_prerequisites(node: Node, prerequisites: list[tuple[Node, int]]) -> None:
+    """Refuses (InvalidInput) prerequisites from another community, on itself, or closing a
+    cycle; also called by the admin's form so the streamer sees the problem on the page."""
+    problems = [
+        f"{required.key} is not in this community"
+        for required, _ in prerequisites
+        if required.community_id != node.community_id
+    ]
+    problems += [f"{node.key} cannot require itself" for r, _ in prerequisites if r.pk == node.pk]
+    if not problems and node.pk is not None:
+        cycle = _cycle_through(node, [required.pk for required, _ in prerequisites])
+        if cycle:
+            problems.append(f"prerequisite cycle: {' -> '.join(cycle)}")
+    if problems:
+        raise InvalidInput("Invalid prerequisites.", fields={"prerequisites": problems})
+
+
+def _cycle_through(node: Node, required_ids: list[int]) -> list[str]:
+    """The path back to `node` if it would require (through others) itself, else []."""
+    edges: dict[int, list[int]] = {}
+    for source, target in (
+        Prerequisite.objects.filter(node__community_id=node.community_id)
+        .exclude(node=node)
+        .values_list("node_id", "required_id")
+    ):
+        edges.setdefault(source, []).append(target)
+    edges[node.pk] = required_ids
+    keys = dict(Node.objects.filter(community_id=node.community_id).values_list("pk", "key"))
+    stack: list[tuple[int, list[int]]] = [(r, [node.pk, r]) for r in required_ids]
+    seen: set[int] = set()
+    while stack:
+        current, path = stack.pop()
+        if current == node.pk:
+            return [keys[pk] for pk in path]
+        if current in seen:
+            continue
+        seen.add(current)
+        stack.extend((nxt, [*path, nxt]) for nxt in edges.get(current, []))
+    return []
+
+
+def _replan_after_edit(community: Community, progress: UnlockProgress | None) -> None:
+    invalidate_rules(community.pk)
+    if progress is not None:
+        _drop_stale_plans(community, progress)
+    from progression.services.unlocks import on_tree_changed
+
+    on_tree_changed(community)
+
+
+def save_settings(settings_row: ProgressionSettings) -> ProgressionSettings:
+    """A community's knobs edited by hand; every process drops its cached copy after commit."""
+    from progression import cache
+    from progression.services.state import settings_key
+
+    with transaction.atomic():
+        settings_row.full_clean(validate_unique=False)
+        settings_row.save()
+        cache.invalidate_on_commit(settings_key(settings_row.community_id))
+    logger.info("settings saved community=%s", settings_row.community_id)
+    return settings_row
+
+
+def reset_weight(community: Community, metric: str) -> None:
+    """Drops a community's override: the metric goes back to its default weight everywhere."""
+    from progression import cache
+    from progression.models import EngagementWeight
+    from progression.weights import weights_key
+
+    with transaction.atomic():
+        EngagementWeight.objects.filter(community=community, metric=metric).delete()
         cache.invalidate_on_commit(weights_key(community.pk))

@@ -36,7 +36,9 @@ def demo_password() -> str:
 
 
 def owner_permissions() -> list[Permission]:
-    """Everything on communities, memberships and tokens, plus looking users up to add them."""
+    """Everything on communities, memberships and tokens, plus looking users up to add them.
+    The progression pages need none of these rows: they ask `communities.permissions` (staff
+    plus the owner membership is what opens them; see `communities.admin_access`)."""
     return list(
         Permission.objects.filter(
             Q(content_type__app_label="communities")
