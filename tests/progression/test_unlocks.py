@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from django.db import transaction
 
 from progression import events, tasks_on_commit
 from progression.integrity import check_integrity
@@ -267,7 +268,8 @@ def test_points_saved_on_a_complete_tree_are_spent_when_new_nodes_arrive(earn, c
     earn(community, 70)  # nothing to spend it on yet
 
     added = NodeFactory(community=community, key="added", cost_override=50)
-    on_tree_changed(community)
+    with transaction.atomic():  # as a tree load calls it: inside its transaction
+        on_tree_changed(community)
 
     unlock = Unlock.objects.get(community=community, node=added)
     assert unlock.reason == Unlock.Reason.POINTS
@@ -516,7 +518,8 @@ def test_banked_points_that_fill_a_new_target_carry_on_in_full(earn, community):
     earn(community, 500)  # the tree is complete: banked
 
     added = NodeFactory(community=community, key="added", cost_override=50)
-    on_tree_changed(community)
+    with transaction.atomic():  # as a tree load calls it: inside its transaction
+        on_tree_changed(community)
 
     closed = UnlockProgress.objects.get(community=community, node=added)
     assert closed.crossed_at_total == closed.offset + 50
