@@ -1153,19 +1153,19 @@ def comparison_row(results: dict) -> list[str]:
     other = max((p["cpu_percent"].get("other processes", 0) for p in parts.values()), default=0)
     burst_text = "-"
     if burst:
-        statuses = dict(sorted(burst["statuses"].items()))
+        counts = ", ".join(f"{n} × {code}" for code, n in sorted(burst["statuses"].items()))
         errors = sum(burst["errors"].values()) if burst["errors"] else 0
-        burst_text = f"{statuses}, {errors} errors, {burst['all_answered_seconds']} s"
+        burst_text = f"{counts}, {errors} errors, all in {burst['all_answered_seconds']:.1f} s"
     return [
         str(results.get("round", 1)),
         results["web"],
         f"{health:,.0f}" if health else "-",
         per_health(single and single["rps"], " req/s"),
-        f"{latency['latency_ms']['p99']} ms" if latency else "-",
+        f"{latency['latency_ms']['p99']:,.0f} ms" if latency else "-",
         per_health(batch and batch["events_per_s"], " ev/s"),
         burst_text,
         "OK" if checks and all(checks) else ("-" if not checks else "FAIL"),
-        f"{other:g}%",
+        f"{other:.0f}%",
     ]
 
 
