@@ -351,7 +351,7 @@ class Stack:
         )
         self.base = f"http://127.0.0.1:{port}"
 
-    def wait_ready(self, timeout: float = 90) -> None:
+    def wait_ready(self, timeout: float = 180) -> None:  # a loaded box starts celery slowly
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.web.poll() is not None:
