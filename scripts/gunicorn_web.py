@@ -52,7 +52,7 @@ def default_processes(environ: Mapping[str, str]) -> int:
     return 2 if environ.get("REDIS_URL") else 1
 
 
-def forwarded_allow_ips(environ: Mapping[str, str]) -> str:
+def trusted_forwarders(environ: Mapping[str, str]) -> str:
     """Whose `X-Forwarded-*` headers uvicorn may believe: nobody's unless a proxy is declared."""
     if int(environ.get("TRUSTED_PROXY_COUNT") or 0) > 0:
         return environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
@@ -85,7 +85,7 @@ worker_class = WebWorker
 backlog = 4096
 graceful_timeout = STOP_GRACE_SECONDS
 keepalive = 5  # uvicorn's own default; gunicorn's 2 s closes idle keep-alive clients early
-forwarded_allow_ips = forwarded_allow_ips(os.environ)
+forwarded_allow_ips = trusted_forwarders(os.environ)
 proxy_allow_ips = ""  # the PROXY protocol is never trusted either
 control_socket_disable = True  # one fixed path per user: two servers on a box would collide
 errorlog = "-"
