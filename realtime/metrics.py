@@ -1,7 +1,7 @@
 """Prometheus metrics of the realtime backbone.
 
-Per process, unless PROMETHEUS_MULTIPROC_DIR is set (the web launcher sets it for its Daphnes):
-then every process writes its values there and /metrics adds them up, so one scrape of the
+Per process, unless PROMETHEUS_MULTIPROC_DIR is set (the web process's gunicorn sets it for
+its workers): then every process writes its values there and /metrics adds them up, so one scrape of the
 port counts every process. Gauges say how they combine.
 """
 

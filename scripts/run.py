@@ -57,7 +57,7 @@ def main() -> int:
         flush=True,
     )
     processes = [] if real else ["web"]
-    # The Procfile names bare commands (daphne, celery, python): find them in this venv first.
+    # The Procfile names bare commands (gunicorn, celery, python): find them in this venv first.
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",

@@ -1,4 +1,4 @@
-"""Load generators for scripts/bench_ingest.py, run as their own process (one core's worth of
+"""Load generators for scripts/bench/ingest.py, run as their own process (one core's worth of
 Python must not share the server's event loop).
 
   openloop: a constant offered rate (open loop). Request i is due at t0 + i/rate whatever
@@ -23,19 +23,14 @@ import random
 import time
 from collections import Counter
 
-
-def percentile(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+from scripts.bench.helpers import percentile
 
 
 def summary(values: list[float]) -> dict[str, float | None]:
     def r(x: float | None) -> float | None:
         return None if x is None else round(x, 2)
 
+    values = sorted(values)
     return {
         "p50": r(percentile(values, 50)),
         "p95": r(percentile(values, 95)),

@@ -1,4 +1,4 @@
-"""Summarises a py-spy raw (collapsed stacks) file written by `bench_stream.py --profile`.
+"""Summarises a py-spy raw (collapsed stacks) file written by `python -m scripts.bench.stream --profile`.
 
     python scripts/bench/profile_summary.py var/bench/uvicorn-2000-...-publish.pyspy.txt [--top 25]
 

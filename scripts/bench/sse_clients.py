@@ -1,6 +1,6 @@
 """SSE load generator: N concurrent EventSource-like clients on raw asyncio sockets (uvloop).
 
-Run by scripts/bench_stream.py as its own process, so that the generator and the server each
+Run by scripts/bench/stream.py as its own process, so that the generator and the server each
 get a core's worth of scheduling and the generator's cost stays visible (its CPU time is
 reported). Kept lean on purpose: one asyncio Protocol per connection, no HTTP library, one
 `time.time()` per socket read, and a byte search (not a JSON parse) to pull the publish
@@ -21,30 +21,14 @@ import argparse
 import asyncio
 import gc
 import json
-import resource
 import sys
 import time
 from array import array
 from typing import Any
 
+from scripts.bench.helpers import percentile, raise_nofile, self_cpu_seconds
+
 RECONNECT_DELAY = 1.0
-
-
-def raise_nofile() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = 65536
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
-    except (ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def percentile(sorted_values: Any, q: float) -> float | None:
-    if not len(sorted_values):
-        return None
-    k = min(len(sorted_values) - 1, max(0, int(round(q / 100.0 * len(sorted_values) + 0.5)) - 1))
-    return sorted_values[k]
 
 
 class Bench:
@@ -344,11 +328,6 @@ def summarize_run(bench: Bench, expected: list[int], cpu: dict[str, float]) -> d
     }
 
 
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def emit(obj: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
@@ -358,7 +337,7 @@ async def main_async(args: argparse.Namespace) -> None:
     bench = Bench(args)
     bench.clients = [Client(bench, i) for i in range(args.clients)]
     bench.t0 = time.perf_counter()
-    cpu0 = cpu_seconds()
+    cpu0 = self_cpu_seconds()
     for client in bench.clients:
         bench.loop.create_task(client.connect())
     elapsed: float | None
@@ -368,7 +347,7 @@ async def main_async(args: argparse.Namespace) -> None:
     except TimeoutError:
         elapsed = None
     summary = summarize_connect(bench, elapsed)
-    summary["client_cpu_connect_s"] = round(cpu_seconds() - cpu0, 3)
+    summary["client_cpu_connect_s"] = round(self_cpu_seconds() - cpu0, 3)
     emit(summary)
     gc.collect()
     gc.freeze()
@@ -378,7 +357,7 @@ async def main_async(args: argparse.Namespace) -> None:
         return
     command = json.loads(line)
     drain_start = time.perf_counter()
-    cpu_publish = cpu_seconds() - cpu0 - summary["client_cpu_connect_s"]
+    cpu_publish = self_cpu_seconds() - cpu0 - summary["client_cpu_connect_s"]
     expected: list[int] = command["expected"]
     bench.expected_count = len(expected)
     bench.all_complete = bench.loop.create_future()
@@ -403,7 +382,7 @@ async def main_async(args: argparse.Namespace) -> None:
     cpu = {
         "connect_s": summary["client_cpu_connect_s"],
         "until_publish_end_s": round(cpu_publish, 3),
-        "total_s": round(cpu_seconds() - cpu0, 3),
+        "total_s": round(self_cpu_seconds() - cpu0, 3),
     }
     result = summarize_run(bench, expected, cpu)
     result["drain_s"] = round(drained_after, 2)  # after publishing ended, until all arrived

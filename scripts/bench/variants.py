@@ -1,6 +1,6 @@
 """Experimental builds of the ASGI app, to measure suggested fixes without editing app code.
 
-    python scripts/bench_stream.py --server uvicorn --clients 2000 --variant nosession,timerwake
+    python -m scripts.bench.stream --server uvicorn --clients 2000 --variant nosession,timerwake
 
 The server then serves `bench.variants:application` (PYTHONPATH includes scripts/): the real
 config.asgi application with the patches named in BENCH_VARIANT applied in this process only.

@@ -1,4 +1,5 @@
-"""Real processes for end-to-end tests: ASGI servers (uvicorn, Daphne), the relay, scripts.
+"""Real processes for end-to-end tests: ASGI servers (uvicorn, Daphne, the Procfile's web), the
+relay, scripts.
 
 Each process writes its output to its own log file; tests print the part written during a
 failing test (see conftest). Every process started here is stopped by pid at teardown.
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -140,8 +142,9 @@ class Launcher:
         LIVE.append(process)
         return process
 
-    def server(self, kind: str = "uvicorn", **env: str) -> Process:
-        """An ASGI server on a free port, healthy before this returns."""
+    def server(self, kind: str = "uvicorn", *, args: Sequence[str] = (), **env: str) -> Process:
+        """An ASGI server on a free port, healthy before this returns; `args` are added to its
+        command line, `env` to its environment."""
         port = free_port()
         argv = {
             "uvicorn": [
@@ -166,19 +169,12 @@ class Launcher:
                 str(port),
                 "config.asgi:application",
             ],
-            # The Procfile's web process: several Daphnes on one socket.
-            "serve_web": [
-                sys.executable,
-                "scripts/serve_web.py",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--processes",
-                "2",
-            ],
+            # The Procfile's web process: gunicorn, uvicorn workers on one socket.
+            "web": [sys.executable, "-m", "gunicorn", "-c", "scripts/gunicorn_web.py"],
         }[kind]
-        process = self._spawn(f"{kind}-{port}", argv, env, port)
+        if kind == "web":
+            env = {"HOST": "127.0.0.1", "PORT": str(port), "WEB_PROCESSES": "2", **env}
+        process = self._spawn(f"{kind}-{port}", [*argv, *args], env, port)
         process.wait_healthy()
         return process
 

@@ -18,7 +18,7 @@ from tests.factories import CommunityFactory
 
 @pytest.mark.real_services
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("kind", ["uvicorn", "daphne"])
+@pytest.mark.parametrize("kind", ["uvicorn", "daphne", "web"])  # web: the Procfile's gunicorn
 def test_sigterm_ends_open_sse_stream_with_stream_shutdown_then_a_clean_end(
     processes: Launcher, kind: str
 ) -> None:

@@ -1,7 +1,7 @@
 """Engagement ingest benchmark on the real stack (issue 4, point 17).
 
-Starts what the Procfile starts for production — the web process (`scripts/serve_web.py`: two
-Daphnes serving `config.asgi:application` on one socket, DEBUG=0) and a Celery worker
+Starts what the Procfile starts for production — the web process (the Procfile's `web:` line:
+gunicorn with two uvicorn workers on one socket, DEBUG=0; `--web` picks another) and a Celery worker
 (concurrency 1) — on PostgreSQL and Redis, drives
 `POST /api/communities/<slug>/engagement` with wrk and with a Python open-loop generator, and
 reports requests/s, events/s and p50/p95/p99 against the goals:
@@ -21,9 +21,9 @@ keeps the defaults and sends from 25 viewers, so both 200 and 429 come back.
 
 Usage (from the repository root, with the virtualenv active):
 
-    python scripts/bench_ingest.py --all                 # a-f, table + one JSON line
-    python scripts/bench_ingest.py --healthz --single    # any subset of the parts
-    python scripts/bench_ingest.py --all --profile       # also py-spy the web process and
+    python -m scripts.bench.ingest --all                 # a-f, table + one JSON line
+    python -m scripts.bench.ingest --healthz --single    # any subset of the parts
+    python -m scripts.bench.ingest --all --profile       # also py-spy the web process and
                                                          # sample PostgreSQL wait events (slower)
 
 Needs: PostgreSQL on 127.0.0.1:5432 (user postgres, trust), Redis on 127.0.0.1:6379 (db 9 is
@@ -39,10 +39,8 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -52,10 +50,20 @@ import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from scripts.bench.helpers import (
+    BIN,
+    ROOT,
+    children_cpu_seconds,
+    cmdline,
+    free_port,
+    machine_busy_percent,
+    machine_cpu_seconds,
+    proc_cpu_seconds,
+    process_tree,
+)
+
 BENCH = ROOT / "scripts" / "bench"
 LOGS = ROOT / "var" / "bench_ingest"
-BIN = Path(sys.executable).parent
 DB_NAME = "progression_bench_ingest"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/9"
@@ -89,31 +97,24 @@ def log(message: str) -> None:
 # --- The machine -----------------------------------------------------------------------------
 
 
-def _cpu_idle_fraction(seconds: float = 1.0) -> float:
-    def read() -> tuple[int, int]:
-        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-        return values[3] + values[4], sum(values)  # idle + iowait, total
-
-    idle0, total0 = read()
-    time.sleep(seconds)
-    idle1, total1 = read()
-    return (idle1 - idle0) / max(1, total1 - total0)
-
-
 def wait_for_exclusive_cpu(max_wait: float) -> float:
-    """Waits while another benchmark (bench_stream) runs, then until the cores are idle (a
+    """Waits while another benchmark (scripts.bench.stream) runs, then until the cores are idle (a
     leftover server of another tool would skew every figure); returns the seconds waited."""
     began = time.monotonic()
     announced = set()
     while time.monotonic() - began < max_wait:
-        found = subprocess.run(["pgrep", "-f", "bench_stream"], capture_output=True, text=True)
+        found = subprocess.run(
+            ["pgrep", "-f", "scripts.bench.stream"], capture_output=True, text=True
+        )
         if found.stdout.strip():
             if "stream" not in announced:
-                log(f"bench_stream is running (pids {found.stdout.split()}); waiting for it to end")
+                log(
+                    f"the stream benchmark is running (pids {found.stdout.split()}); waiting for it to end"
+                )
                 announced.add("stream")
             time.sleep(2)
             continue
-        idle = _cpu_idle_fraction()
+        idle = 1 - machine_busy_percent(1.0) / 100
         if idle >= 0.85:
             return time.monotonic() - began
         if "busy" not in announced:
@@ -163,43 +164,6 @@ def machine_info() -> dict:
     }
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _proc_cpu(pid: int) -> float:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        out.append(current)
-        todo += children.get(current, [])
-    return out
-
-
 class CpuMeter:
     """CPU seconds per component over a run, from /proc (the load generator from rusage)."""
 
@@ -208,26 +172,23 @@ class CpuMeter:
 
     def _sample(self) -> dict[str, float]:
         groups: defaultdict[str, float] = defaultdict(float)
-        for pid in _descendants(self.stack.web.pid):
-            groups["web"] += _proc_cpu(pid)
-        for pid in _descendants(self.stack.worker.pid):
-            groups["worker (celery)"] += _proc_cpu(pid)
+        for pid in process_tree(self.stack.web.pid):
+            groups["web"] += proc_cpu_seconds(pid)
+        for pid in process_tree(self.stack.worker.pid):
+            groups["worker (celery)"] += proc_cpu_seconds(pid)
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
-            cmd = _cmdline(int(entry.name))
+            cmd = cmdline(int(entry.name))
             if cmd.startswith("postgres:"):
                 # Backends name their database; other sessions' backends are "other".
                 backend = "(" in cmd or "[local]" in cmd
                 if not backend or f" {DB_NAME} " in cmd:
-                    groups["postgresql"] += _proc_cpu(int(entry.name))
+                    groups["postgresql"] += proc_cpu_seconds(int(entry.name))
             elif "redis-server" in cmd.split(" ")[0]:
-                groups["redis"] += _proc_cpu(int(entry.name))
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        groups["load generator"] = usage.ru_utime + usage.ru_stime
-        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
-        busy = (sum(values) - values[3] - values[4]) / _TICK
-        groups["other processes"] = busy - sum(groups.values())
+                groups["redis"] += proc_cpu_seconds(int(entry.name))
+        groups["load generator"] = children_cpu_seconds()
+        groups["other processes"] = machine_cpu_seconds()[0] - sum(groups.values())
         return dict(groups)
 
     def __enter__(self) -> CpuMeter:
@@ -249,17 +210,6 @@ class CpuMeter:
 # --- The stack -------------------------------------------------------------------------------
 
 
-def free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return s.getsockname()[1]
-    raise RuntimeError("no free port")
-
-
 def end_orphans() -> None:
     """Ends what an earlier run of this script left behind when it was killed before it could
     stop its stack (a stale worker would consume this run's tasks with old code). Only
@@ -273,9 +223,7 @@ def end_orphans() -> None:
             continue
         owner = next((e[19:] for e in environ if e.startswith(b"BENCH_INGEST_OWNER=")), None)
         if owner and owner.isdigit() and not Path(f"/proc/{int(owner)}").exists():
-            log(
-                f"ending pid {entry.name} left by an earlier run ({_cmdline(int(entry.name))[:80]})"
-            )
+            log(f"ending pid {entry.name} left by an earlier run ({cmdline(int(entry.name))[:80]})")
             try:
                 os.kill(int(entry.name), signal.SIGKILL)
             except OSError:
@@ -302,30 +250,84 @@ def recreate_database() -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
 
 
-class Stack:
-    """Daphne and a Celery worker, as the Procfile runs them, each in its own process group."""
+# Web processes the harness can run (`--web`, `--compare`). Each is a shell command line run
+# with HOST, PORT and this run's environment; `procfile` is whatever the Procfile's `web:` runs.
+SUPERVISOR_CONF = """[supervisord]
+nodaemon=true
+logfile={logs}/supervisord.log
+pidfile={logs}/supervisord.pid
 
-    def __init__(self, port: int, web_command: str = "") -> None:
+[fcgi-program:web]
+socket=tcp://127.0.0.1:{port}
+socket_backlog=4096
+directory={root}
+command={bin}/daphne --fd 0 config.asgi:application
+numprocs={processes}
+process_name=web%(process_num)d
+autorestart=true
+stopsignal=TERM
+stopwaitsecs=9
+redirect_stderr=true
+stdout_logfile={logs}/web-%(process_num)d.log
+"""
+OLD_LAUNCHER_COMMIT = "a75d2c1"  # the last commit with scripts/serve_web.py (issue 7, D13)
+
+
+def procfile_web() -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith("web:"):
+            return line.partition(":")[2].strip()
+    raise RuntimeError("the Procfile has no web: process")
+
+
+def web_command(name: str, port: int) -> str:
+    """The shell command of a web preset (see --web)."""
+    if name == "procfile":
+        return procfile_web()
+    if name == "daphne-supervisor":  # Channels' documented deployment
+        if not (BIN / "supervisord").exists():
+            raise SystemExit("daphne-supervisor needs supervisor: pip install supervisor")
+        conf = LOGS / "supervisord.conf"
+        conf.write_text(
+            SUPERVISOR_CONF.format(logs=LOGS, port=port, root=ROOT, bin=BIN, processes=2)
+        )
+        return f"{BIN}/supervisord -n -c {conf}"
+    if name == "serve-web":  # the home-made launcher D13 replaced, from git history
+        script = LOGS / "serve_web.py"
+        script.write_bytes(
+            subprocess.run(
+                ["git", "show", f"{OLD_LAUNCHER_COMMIT}:scripts/serve_web.py"],
+                cwd=ROOT,
+                capture_output=True,
+                check=True,
+            ).stdout
+        )
+        return f"{BIN}/python {script} --host 127.0.0.1 --port {port} --processes 2"
+    return name.format(port=port, bin=BIN)  # a command line of its own
+
+
+WEB_PRESETS = ("procfile", "daphne-supervisor", "serve-web")
+
+
+class Stack:
+    """The web process and a Celery worker, as the Procfile runs them, each in its own
+    process group."""
+
+    def __init__(self, port: int, web: str = "procfile") -> None:
         self.port = port
         LOGS.mkdir(parents=True, exist_ok=True)
         self.web_log = open(LOGS / "web.log", "w")  # noqa: SIM115
         self.worker_log = open(LOGS / "worker.log", "w")  # noqa: SIM115
-        command = (
-            web_command.format(port=port, bin=BIN).split()
-            if web_command
-            else [
-                str(BIN / "python"),  # the Procfile's web: two Daphnes on one socket
-                "scripts/serve_web.py",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ]
-        )
+        self.command = web_command(web, port)
         self.web = subprocess.Popen(
-            command,
+            ["bash", "-c", f"exec {self.command}"],
             cwd=ROOT,
-            env=ENV,
+            env={
+                **ENV,
+                "HOST": "127.0.0.1",
+                "PORT": str(port),
+                "PATH": f"{BIN}{os.pathsep}{ENV.get('PATH', '')}",
+            },
             stdout=self.web_log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -349,11 +351,11 @@ class Stack:
         )
         self.base = f"http://127.0.0.1:{port}"
 
-    def wait_ready(self, timeout: float = 90) -> None:
+    def wait_ready(self, timeout: float = 180) -> None:  # a loaded box starts celery slowly
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.web.poll() is not None:
-                raise RuntimeError(f"daphne exited; see {LOGS / 'web.log'}")
+                raise RuntimeError(f"the web process exited; see {LOGS / 'web.log'}")
             try:
                 with urllib.request.urlopen(f"{self.base}/healthz", timeout=2) as r:  # noqa: S310
                     if r.status == 200:
@@ -361,7 +363,7 @@ class Stack:
             except OSError:
                 time.sleep(0.3)
         else:
-            raise RuntimeError("daphne did not answer /healthz")
+            raise RuntimeError("the web process did not answer /healthz")
         # The worker is ready once it has consumed the reconcile task it sends itself on start.
         import redis
 
@@ -536,7 +538,8 @@ def run_wrk(
 def run_load(mode: str, port: int, path: str, token: str, extra: list[str]) -> dict:
     cmd = [
         sys.executable,
-        str(BENCH / "ingest_load.py"),
+        "-m",
+        "scripts.bench.ingest_load",
         mode,
         "--port",
         str(port),
@@ -545,7 +548,7 @@ def run_load(mode: str, port: int, path: str, token: str, extra: list[str]) -> d
         *extra,
     ]
     out = subprocess.run(
-        cmd, capture_output=True, text=True, env={**os.environ, "BENCH_TOKEN": token}
+        cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "BENCH_TOKEN": token}
     )
     for line in out.stdout.splitlines():
         if line.startswith("LOAD_JSON "):
@@ -572,7 +575,7 @@ class Profiler:
                 [
                     str(pyspy),
                     "record",
-                    "--subprocesses",  # the web process is a launcher and its Daphnes
+                    "--subprocesses",  # the web process is a launcher and its workers
                     "--pid",
                     str(self.stack.web.pid),
                     "--duration",
@@ -636,8 +639,8 @@ PROFILE_AREAS = [
     ("JSON", ("/json/",)),
     ("thread hand-offs (asgiref, threads, locks)", ("/asgiref/", "/concurrent/", "/threading.py")),
     (
-        "HTTP server and event loop (twisted, daphne, asyncio)",
-        ("/twisted/", "/daphne/", "/asyncio/"),
+        "HTTP server and event loop (uvicorn, twisted, daphne, asyncio)",
+        ("/uvicorn/", "/httptools/", "/uvloop/", "/twisted/", "/daphne/", "/asyncio/"),
     ),
     ("project code", (f"({ROOT}/progression/", f"({ROOT}/communities/", f"({ROOT}/config/")),
     ("django-ninja", ("/ninja/",)),
@@ -701,13 +704,14 @@ def summarize_pyspy(path: Path, top: int = 12) -> dict:
 
 
 class Bench:
-    def __init__(self, opts: argparse.Namespace) -> None:
+    def __init__(self, opts: argparse.Namespace, web: str) -> None:
         self.opts = opts
+        self.web = web
         self.run_id = uuid.uuid4().hex[:8]
         self.results: dict = {
             "run_id": self.run_id,
             "machine": machine_info(),
-            "web": opts.web_command or "scripts/serve_web.py: 2 Daphnes (Procfile)",
+            "web": web,
             "env": opts.env,
             "parts": {},
         }
@@ -715,14 +719,17 @@ class Bench:
 
     def start(self) -> None:
         end_orphans()
+        if "django" in sys.modules:  # a comparison's later run: the database is dropped
+            from django.db import connections
+
+            connections.close_all()
         log(f"re-creating database {DB_NAME}, flushing Redis db 9")
         recreate_database()
         django_ready()
         port = free_port(self.opts.port)
-        log(
-            f"starting the web process (serve_web.py, Daphnes) on 127.0.0.1:{port} and a celery worker (concurrency 1)"
-        )
-        self.stack = Stack(port, self.opts.web_command)
+        self.stack = Stack(port, self.web)
+        self.results["web_command"] = self.stack.command
+        log(f"web process `{self.stack.command}` on port {port}, a celery worker (concurrency 1)")
         self.stack.wait_ready()
 
     def measured(self, name: str) -> dict:
@@ -1055,11 +1062,21 @@ def main() -> int:
     parser.add_argument("--burst-cost", type=int, default=120)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument(
-        "--web-command",
-        default="",
-        help="experiments: another web process, e.g. "
-        "'{bin}/uvicorn config.asgi:application --port {port} --workers 2' (default: Daphne as in the Procfile)",
+        "--web",
+        default="procfile",
+        help="the web process: procfile (default: the Procfile's web:), daphne-supervisor "
+        "(Channels' supervisor fcgi-program + daphne --fd 0, needs `pip install supervisor`), "
+        "serve-web (the launcher issue 7 replaced, from git), or a command line of your own "
+        "with {port} and {bin}, e.g. '{bin}/uvicorn config.asgi:application --port {port}'",
     )
+    parser.add_argument(
+        "--compare",
+        default="",
+        metavar="WEB,WEB,...",
+        help="run the parts on each of these web processes in turn (fresh database each), "
+        "--rounds times, alternating, and print them side by side with ratios to /healthz",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare")
     parser.add_argument(
         "--env",
         action="append",
@@ -1068,7 +1085,10 @@ def main() -> int:
         help="experiments: extra environment for the web and worker processes (repeatable)",
     )
     parser.add_argument(
-        "--max-wait", type=float, default=3600, help="max seconds to wait for bench_stream"
+        "--max-wait",
+        type=float,
+        default=3600,
+        help="max seconds to wait, before each part, for a quiet machine (0: measure at once)",
     )
     opts = parser.parse_args()
     for item in opts.env:
@@ -1086,7 +1106,26 @@ def main() -> int:
         raise SystemExit(f"stopped by signal {signum}")  # so the stack is stopped below
 
     signal.signal(signal.SIGTERM, terminate)
-    bench = Bench(opts)
+    if not opts.compare:
+        results = run_once(opts, opts.web)
+        print_report(results)
+        return 0 if results["all_pass"] else 1
+    webs = [w.strip() for w in opts.compare.split(",") if w.strip()]
+    runs = []
+    for round_number in range(1, opts.rounds + 1):
+        for web in webs:
+            log(f"--- round {round_number}/{opts.rounds}: {web}")
+            results = run_once(opts, web)
+            results["round"] = round_number
+            print_report(results)
+            runs.append(results)
+    print_comparison(runs)
+    return 0
+
+
+def run_once(opts: argparse.Namespace, web: str) -> dict:
+    """One stack, the chosen parts, the stack stopped whatever happens."""
+    bench = Bench(opts, web)
     try:
         bench.start()
         if opts.healthz:
@@ -1101,8 +1140,59 @@ def main() -> int:
             bench.part_burst()
     finally:
         bench.stop()
-    print_report(bench.results)
-    return 0 if bench.results["all_pass"] else 1
+    return bench.results
+
+
+def comparison_row(results: dict) -> list[str]:
+    """One run as figures and as ratios to its own /healthz (the machine's speed that minute)."""
+    parts = results["parts"]
+    health = parts.get("healthz", {}).get("rps")
+
+    def per_health(value: float | None, unit: str) -> str:
+        if value is None:
+            return "-"
+        ratio = f" ({value / health:.2f}× a)" if health else ""
+        return f"{value:,.0f}{unit}{ratio}"
+
+    single, latency, batch, burst = (parts.get(n) for n in ("single", "latency", "batch", "burst"))
+    checks = [p["check"]["integrity_ok"] for p in parts.values() if "check" in p]
+    other = max((p["cpu_percent"].get("other processes", 0) for p in parts.values()), default=0)
+    burst_text = "-"
+    if burst:
+        counts = ", ".join(f"{n} × {code}" for code, n in sorted(burst["statuses"].items()))
+        errors = sum(burst["errors"].values()) if burst["errors"] else 0
+        burst_text = f"{counts}, {errors} errors, all in {burst['all_answered_seconds']:.1f} s"
+    return [
+        str(results.get("round", 1)),
+        results["web"],
+        f"{health:,.0f}" if health else "-",
+        per_health(single and single["rps"], " req/s"),
+        f"{latency['latency_ms']['p99']:,.0f} ms" if latency else "-",
+        per_health(batch and batch["events_per_s"], " ev/s"),
+        burst_text,
+        "OK" if checks and all(checks) else ("-" if not checks else "FAIL"),
+        f"{other:.0f}%",
+    ]
+
+
+def print_comparison(runs: list[dict]) -> None:
+    header = [
+        "round",
+        "web",
+        "a. /healthz req/s",
+        "b. single (× a)",
+        "c. p99 @200/s",
+        "d. batch (× a)",
+        "e. burst",
+        "f. integrity",
+        "max other CPU",
+    ]
+    rows = [comparison_row(r) for r in runs]
+    print("\n| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print("\nBENCH_INGEST_COMPARE_JSON " + json.dumps(runs, default=str))
 
 
 if __name__ == "__main__":

@@ -1,25 +1,31 @@
-"""The Procfile's web process (scripts/serve_web.py): two Daphnes on one port, a dead one
-replaced, SIGTERM passed on to both, and bots' engagement served with the books balanced."""
+"""The Procfile's web process (gunicorn with uvicorn workers, scripts/gunicorn_web.py): two
+workers on one port, a dead one replaced, SIGTERM stopping both, a killed master taking its
+workers with it, one /metrics for all, X-Forwarded-For trusted only when configured, and bots'
+engagement served with the books balanced."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from progression.integrity import check_integrity
 from progression.models import Contribution
-from tests.e2e.processes import Launcher
+from tests.e2e.processes import ROOT, Launcher, Process, free_port
 from tests.factories import CommunityFactory, NodeFactory, issue_token
 
 
-def _pids(log: str) -> list[int]:
-    found = re.findall(r"Daphne processes \(pids ([\d,]+)\)", log)
-    assert found, log
-    return [int(pid) for pid in found[-1].split(",")]
+def _booted(server: Process) -> list[int]:
+    """Every worker pid gunicorn has started so far, in order."""
+    return [int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", server.log())]
 
 
 def _alive(pid: int) -> bool:
@@ -39,26 +45,39 @@ def _wait(condition, timeout: float, what: str) -> None:  # noqa: ANN001
         time.sleep(0.05)
 
 
+def _healthz_ok(http: httpx.Client) -> bool:
+    try:
+        return http.get("/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 @pytest.mark.real_services
 @pytest.mark.django_db(transaction=True)
-def test_two_daphnes_share_the_port_a_dead_one_is_replaced_and_sigterm_stops_both(
+def test_two_workers_share_the_port_a_dead_one_is_replaced_and_sigterm_stops_all(
     processes: Launcher,
 ) -> None:
-    server = processes.server("serve_web")
-    first, second = _pids(server.log())
+    server = processes.server("web")
+    _wait(lambda: len(_booted(server)) >= 2, 30, "two workers to boot")
+    first, second = _booted(server)
+    metrics_dir = re.search(r"metrics in (\S+),", server.log()).group(1)
+    assert Path(metrics_dir).is_dir()
     with httpx.Client(base_url=server.base_url, trust_env=False, timeout=10) as http:
         assert all(http.get("/healthz").status_code == 200 for _ in range(20))
 
-        os.kill(first, 9)
-        server.wait_for_log(f"daphne pid {first} exited", timeout=10)
-        _wait(lambda: http.get("/healthz").status_code == 200, 15, "the port to answer")
+        os.kill(first, signal.SIGKILL)
+        server.wait_for_log(f"Worker (pid:{first}) was sent SIGKILL", timeout=15)
+        _wait(lambda: len(_booted(server)) >= 3, 30, "a replacement worker")
+        _wait(lambda: _healthz_ok(http), 30, "the port to answer")
         assert all(http.get("/healthz").status_code == 200 for _ in range(20))
+    replacement = _booted(server)[2]
 
     code = server.stop()
 
     assert code == 0, server.log()
-    assert "stopped" in server.log()
-    _wait(lambda: not _alive(second), 5, "the second daphne to exit")
+    assert "Shutting down: Master" in server.log()
+    _wait(lambda: not _alive(second) and not _alive(replacement), 5, "the workers to exit")
+    assert not Path(metrics_dir).exists()  # the master's metrics directory went with it
 
 
 @pytest.mark.real_services
@@ -67,7 +86,7 @@ def test_bots_engagement_through_the_web_process_is_credited_once(processes: Lau
     community = CommunityFactory()
     NodeFactory(community=community, key="first", cost_override=1_000_000)
     token = issue_token(community, "ingest").secret
-    server = processes.server("serve_web")
+    server = processes.server("web")
     url = f"/api/communities/{community.slug}/engagement"
     headers = {"Authorization": f"Bearer {token}"}
 
@@ -94,13 +113,14 @@ def test_bots_engagement_through_the_web_process_is_credited_once(processes: Lau
 
 @pytest.mark.real_services
 @pytest.mark.django_db(transaction=True)
-def test_one_metrics_scrape_counts_every_daphne(processes: Launcher) -> None:
+def test_one_metrics_scrape_counts_every_worker(processes: Launcher) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
     community = CommunityFactory()
     NodeFactory(community=community, key="first", cost_override=1_000_000)
     token = issue_token(community, "ingest").secret
-    server = processes.server("serve_web")
+    server = processes.server("web")
+    _wait(lambda: len(_booted(server)) >= 2, 30, "two workers to boot")
 
     def accepted(text: str) -> float:
         for family in text_string_to_metric_families(text):
@@ -111,7 +131,7 @@ def test_one_metrics_scrape_counts_every_daphne(processes: Launcher) -> None:
 
     url = f"/api/communities/{community.slug}/engagement"
     headers = {"Authorization": f"Bearer {token}"}
-    for i in range(30):  # a new connection each: the kernel spreads them over both Daphnes
+    for i in range(30):  # a new connection each: the kernel spreads them over both workers
         with httpx.Client(base_url=server.base_url, trust_env=False, timeout=10) as http:
             event = {"platform_user_id": f"v{i}", "metric": "message", "message_id": f"m{i}"}
             assert http.post(url, json=event, headers=headers).status_code == 200
@@ -125,45 +145,59 @@ def test_one_metrics_scrape_counts_every_daphne(processes: Launcher) -> None:
 
 @pytest.mark.real_services
 @pytest.mark.django_db(transaction=True)
-def test_a_killed_launcher_takes_its_daphnes_with_it_and_frees_the_port(
+def test_a_killed_master_takes_its_workers_with_it_and_frees_the_port(
     processes: Launcher,
 ) -> None:
-    import signal
-    import socket
-
-    server = processes.server("serve_web")
-    children = _pids(server.log())
+    server = processes.server("web")
+    _wait(lambda: len(_booted(server)) >= 2, 30, "two workers to boot")
+    workers = _booted(server)
 
     server.signal(signal.SIGKILL)
 
-    _wait(lambda: not any(_alive(pid) for pid in children), 15, "the Daphnes to exit")
+    _wait(lambda: not any(_alive(pid) for pid in workers), 15, "the workers to exit")
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", server.port))  # nobody holds the port any more
 
 
-def test_a_daphne_that_cannot_start_makes_the_launcher_give_up_with_status_1(tmp_path) -> None:
-    import subprocess
-    import sys
+@pytest.mark.real_services
+@pytest.mark.django_db(transaction=True)
+def test_x_forwarded_for_is_ignored_unless_a_trusted_proxy_is_configured(
+    processes: Launcher,
+) -> None:
+    """With TRUSTED_PROXY_COUNT=0 a client cannot choose its own address (and so walk around
+    per-address limits) with a header; with a proxy declared, the proxy's header counts."""
 
-    from tests.e2e.processes import ROOT, free_port
+    def client_seen_by(server: Process) -> str:
+        mark = server.log_size()
+        with httpx.Client(base_url=server.base_url, trust_env=False, timeout=10) as http:
+            assert http.get("/healthz", headers={"X-Forwarded-For": "203.0.113.9"}).is_success
+        pattern = r'(\S+) - "GET /healthz HTTP/1.1" 200'
+        _wait(lambda: re.search(pattern, server.log(mark)), 10, "the access log line")
+        return re.search(pattern, server.log(mark)).group(1).rsplit(":", 1)[0]
 
+    direct = processes.server("web", args=["--access-logfile", "-"], WEB_PROCESSES="1")
+    behind_proxy = processes.server(
+        "web", args=["--access-logfile", "-"], WEB_PROCESSES="1", TRUSTED_PROXY_COUNT="1"
+    )
+
+    assert client_seen_by(direct) == "127.0.0.1"
+    assert client_seen_by(behind_proxy) == "203.0.113.9"
+
+
+def test_a_worker_that_cannot_boot_makes_gunicorn_stop_with_an_error(tmp_path: Path) -> None:
+    """A broken deploy (here a malformed setting) ends the web process instead of restarting
+    workers forever."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update(PORT=str(free_port()), WEB_PROCESSES="1", DB_POOL_MAX="not-a-number")
     done = subprocess.run(
-        [
-            sys.executable,
-            "scripts/serve_web.py",
-            "--port",
-            str(free_port()),
-            "--processes",
-            "1",
-            "--no-such-daphne-flag",  # passed on to Daphne, which refuses to start
-        ],
+        [sys.executable, "-m", "gunicorn", "-c", "scripts/gunicorn_web.py"],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=90,
     )
-    assert done.returncode == 1, done.stderr
-    assert "quick deaths in a row; giving up" in done.stderr
+    assert done.returncode != 0, done.stderr
+    assert "DB_POOL_MAX" in done.stderr
+    assert "Shutting down: Master" in done.stderr

@@ -1,7 +1,7 @@
 """SSE stream benchmark on the real stack: PostgreSQL, Redis, one ASGI server process.
 
-    python scripts/bench_stream.py --server uvicorn --clients 1000 --rate 10 --seconds 20
-    python scripts/bench_stream.py --all            # the matrix written up in docs/benchmarks.md
+    python -m scripts.bench.stream --server uvicorn --clients 1000 --rate 10 --seconds 20
+    python -m scripts.bench.stream --all            # the matrix written up in docs/benchmarks.md
 
 One run:
  1. database `progression_bench` (dropped, recreated and migrated once per invocation, unless
@@ -19,7 +19,7 @@ Prints a readable table and one JSON line per run (`--json-out` appends them to 
 
 Server presets (--server): uvicorn (uvloop, httptools, backlog 4096, no access log),
 uvicorn-2w (the same with --workers 2, like the Procfile's `stream:`), uvicorn-default
-(uvicorn's defaults), daphne (Daphne's defaults, like the Procfile's `web:`) and daphne-backlog (Daphne with a Twisted endpoint string raising
+(uvicorn's defaults), daphne (Daphne's defaults) and daphne-backlog (Daphne with a Twisted endpoint string raising
 the listen backlog from Twisted's default of 50 to 4096). Memory and CPU are summed over the
 server's process tree. `--variant` serves an experimental build of the app instead (see
 scripts/bench/variants.py) to measure a suggested fix; `--profile` records py-spy stacks.
@@ -36,7 +36,6 @@ import contextlib
 import json
 import os
 import queue
-import resource
 import shutil
 import signal
 import socket
@@ -47,14 +46,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from scripts.bench.helpers import (
+    ROOT,
+    children_cpu_seconds,
+    free_port,
+    machine_busy_percent,
+    machine_cpu_seconds,
+    process_table,
+    process_tree,
+    raise_nofile,
+    tree_cpu_seconds,
+)
+
 BENCH = ROOT / "scripts" / "bench"
 LOG_DIR = ROOT / "var" / "bench"
 PY = sys.executable
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/progression_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
-NOFILE = 65536
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 SERVERS: dict[str, list[str]] = {
     "uvicorn": [
@@ -94,20 +102,6 @@ GOALS: dict[str, Any] = {"connect_2000_s": 5.0, "p99_ms": {1000: 150.0, 2000: 25
 
 
 # --- process plumbing ----------------------------------------------------------------------
-def raise_nofile() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, max(hard, NOFILE)))
-    except (ValueError, OSError):  # not root: as far as the hard limit goes
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def bench_env(args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -170,18 +164,6 @@ def stop(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
 
 
 # --- /proc readings ---------------------------------------------------------------------------
-def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants (uvicorn --workers N runs the app in child processes)."""
-    table = process_table()
-    tree, frontier = [pid], [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [p for p, (_, ppid, _) in table.items() if ppid == parent]
-        tree += children
-        frontier += children
-    return tree
-
-
 def proc_status(pid: int) -> dict[str, int]:
     """VmRSS, VmHWM (kB) and Threads summed over the process tree."""
     values = {"VmRSS": 0, "VmHWM": 0, "Threads": 0}
@@ -201,66 +183,18 @@ def rss_kib(pid: int) -> int:
     return proc_status(pid)["VmRSS"]
 
 
-def cpu_s(pid: int) -> float:
-    """utime + stime of the process tree, seconds."""
-    total = 0.0
-    for member in process_tree(pid):
-        try:
-            with open(f"/proc/{member}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
-
-
-def machine_busy() -> tuple[float, float]:
-    with open("/proc/stat") as fh:
-        parts = [float(x) for x in fh.readline().split()[1:]]
-    idle = parts[3] + parts[4]
-    return sum(parts) - idle, sum(parts)
-
-
-def sample_busy(seconds: float) -> float:
-    busy0, total0 = machine_busy()
-    time.sleep(seconds)
-    busy1, total1 = machine_busy()
-    return 100 * (busy1 - busy0) / max(1e-9, total1 - total0)
-
-
 def wait_quiet(threshold_pct: float, max_wait: float) -> float:
     """This box is shared: wait (up to max_wait) for other work to calm down before a run, and
     return the background load seen last, recorded with the run."""
     deadline = time.monotonic() + max_wait
     while True:
-        busy = sample_busy(2.0)
+        busy = machine_busy_percent(2.0)
         if busy <= threshold_pct or time.monotonic() >= deadline:
             return round(busy, 1)
         print(f"machine {busy:.0f}% busy; waiting for it to calm down", file=sys.stderr)
 
 
 SHARED_SERVICES = {"postgres", "redis-server"}
-
-
-def process_table() -> dict[int, tuple[str, int, float]]:
-    """pid -> (comm, ppid, cpu seconds) for every process on the box."""
-    table = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as fh:
-                raw = fh.read()
-        except OSError:
-            continue
-        comm = raw[raw.find("(") + 1 : raw.rfind(")")]
-        fields = raw.rsplit(")", 1)[1].split()
-        table[int(entry.name)] = (
-            comm,
-            int(fields[1]),
-            (int(fields[11]) + int(fields[12])) / CLK_TCK,
-        )
-    return table
 
 
 def foreign_cpu(before: dict[int, tuple[str, int, float]]) -> float:
@@ -279,11 +213,6 @@ def foreign_cpu(before: dict[int, tuple[str, int, float]]) -> float:
             continue
         total += cpu - (before[pid][2] if pid in before and before[pid][0] == comm else 0.0)
     return total
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 # --- the stack -------------------------------------------------------------------------------
@@ -412,7 +341,7 @@ def run_once(args: argparse.Namespace, env: dict[str, str], kind: str, clients: 
         time.sleep(1.0)
         rss_before = rss_kib(server.pid)
         threads_before = proc_status(server.pid)["Threads"]
-        cpu_connect0 = cpu_s(server.pid)
+        cpu_connect0 = tree_cpu_seconds(server.pid)
         others0 = process_table()
         started = time.monotonic()
         connect_profile = None
@@ -423,14 +352,14 @@ def run_once(args: argparse.Namespace, env: dict[str, str], kind: str, clients: 
             time.sleep(0.5)  # py-spy attached before the first client
         with (LOG_DIR / f"{run_name}-clients.log").open("wb") as client_log:
             client_proc = subprocess.Popen(
-                [PY, str(BENCH / "sse_clients.py"), "--port", str(port), "--path", path,
+                [PY, "-m", "scripts.bench.sse_clients", "--port", str(port), "--path", path,
                  "--clients", str(clients), "--connect-timeout", str(args.connect_timeout)],
                 cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=client_log, text=True, preexec_fn=raise_nofile,  # noqa: PLW1509
             )  # fmt: skip
         reader = LineReader(client_proc.stdout)
         connected = reader.json_line(args.connect_timeout + 30)
-        cpu_connect = cpu_s(server.pid) - cpu_connect0
+        cpu_connect = tree_cpu_seconds(server.pid) - cpu_connect0
         if connect_profile is not None:
             connect_profile.send_signal(signal.SIGINT)  # py-spy writes what it has and exits
             connect_profile.wait(30)
@@ -444,27 +373,25 @@ def run_once(args: argparse.Namespace, env: dict[str, str], kind: str, clients: 
             profile_path = LOG_DIR / f"{run_name}-publish.pyspy.txt"
             profile = py_spy(server.pid, args.seconds + 1, profile_path)
             result["profile_publish"] = str(profile_path.relative_to(ROOT))
-        cpu_pub0 = cpu_s(server.pid)
+        cpu_pub0 = tree_cpu_seconds(server.pid)
         wall0 = time.monotonic()
-        client_cpu0 = cpu_s(client_proc.pid)
-        publisher_cpu0 = children_cpu()
-        busy0, total0 = machine_busy()
+        client_cpu0 = tree_cpu_seconds(client_proc.pid)
+        publisher_cpu0 = children_cpu_seconds()
+        busy0, total0 = machine_cpu_seconds()
         published = run_json(
             [PY, str(publisher), "publish", "--slug", slug, "--rate", str(args.rate),
              "--seconds", str(args.seconds), "--payload-bytes", str(args.payload_bytes)],
             env, args.seconds + 120,
         )  # fmt: skip
-        busy1, total1 = machine_busy()
-        cpu_pub = cpu_s(server.pid) - cpu_pub0
-        client_cpu_pub = cpu_s(client_proc.pid) - client_cpu0
-        publisher_cpu = children_cpu() - publisher_cpu0
+        busy1, total1 = machine_cpu_seconds()
+        cpu_pub = tree_cpu_seconds(server.pid) - cpu_pub0
+        client_cpu_pub = tree_cpu_seconds(client_proc.pid) - client_cpu0
+        publisher_cpu = children_cpu_seconds() - publisher_cpu0
         window = time.monotonic() - wall0  # publisher start-up included, as in the CPU figures
         busy_pct = 100 * (busy1 - busy0) / max(1e-9, total1 - total0)
         # busy CPU not spent by server, generator or publisher (as % of the whole machine):
         # PostgreSQL, Redis, the kernel's loopback work, and anything else running on the box.
-        other_pct = busy_pct - 100 * (cpu_pub + client_cpu_pub + publisher_cpu) / (
-            (total1 - total0) / CLK_TCK
-        )
+        other_pct = busy_pct - 100 * (cpu_pub + client_cpu_pub + publisher_cpu) / (total1 - total0)
         command = {"expected": published["ids"], "grace": args.grace, "max_wait": args.max_wait}
         assert client_proc.stdin is not None  # opened with stdin=PIPE
         client_proc.stdin.write(json.dumps(command))
