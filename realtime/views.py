@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from config.api import error_response
+from config.edge import error_response
 from progression import metrics as _progression_metrics  # noqa: F401 - registers them
 from realtime import metrics
 from realtime.selectors import undispatched_summary
