@@ -82,7 +82,9 @@ def exception_response(exc: BaseException, where: str) -> JsonResponse:
 
 
 def body_too_large_body() -> dict[str, Any]:
-    return error_body("body_too_large", f"Request body exceeds {settings.API_MAX_BODY_BYTES} bytes.")
+    return error_body(
+        "body_too_large", f"Request body exceeds {settings.API_MAX_BODY_BYTES} bytes."
+    )
 
 
 async def send_json(
@@ -237,6 +239,7 @@ async def authenticating(address: str, call: Awaitable[T]) -> T:
     except InvalidCredentials:
         await sync_to_async(failed_auth.failed, thread_sensitive=False)(address)
         raise
+
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

@@ -107,7 +107,9 @@ class IngestRoute:
         self, slug: str, raw_token: str, body: bytes, request_id: str
     ) -> tuple[Submission, EngagementResult]:
         submission = await _submission(slug, raw_token, body)
-        reply = await self.queue().submit(IngestRequest(slug, submission, raw_token=raw_token), request_id)
+        reply = await self.queue().submit(
+            IngestRequest(slug, submission, raw_token=raw_token), request_id
+        )
         if isinstance(reply, BaseException):
             raise reply
         return submission, reply
