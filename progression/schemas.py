@@ -98,11 +98,24 @@ class EngagementOut(Schema):
     progress: ProgressBrief
 
 
+def _option(value: Any) -> Any:
+    """One message for a bad option (a union would report one per member type)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1000:
+        return value
+    if isinstance(value, str) and 1 <= len(value) <= 100 and "\x00" not in value:
+        return value
+    raise ValueError("an option's position (1 to 1000) or a node key (1 to 100 characters)")
+
+
+VoteOption = Annotated[
+    Annotated[int, Field(ge=1, le=1000)]
+    | Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)],
+    BeforeValidator(_option),
+]
+
+
 class VoteIn(StrictSchema):
-    option: (
-        Annotated[StrictInt, Field(ge=1, le=1000)]
-        | Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=NO_NUL)]
-    ) = Field(description="the option's position (1-based) or its node key")
+    option: VoteOption = Field(description="the option's position (1-based) or its node key")
     platform_user_id: StrictStr | None = Field(
         default=None, min_length=1, max_length=100, pattern=NO_NUL
     )

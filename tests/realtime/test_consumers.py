@@ -265,3 +265,21 @@ async def test_server_shutdown_sends_stream_shutdown_then_closes_with_1012(commu
 
     assert shutdown["type"] == "stream.shutdown"
     assert (closed["type"], closed["code"]) == ("websocket.close", 1012)
+
+
+async def test_token_guessing_locks_the_address_out_of_websockets_with_4429(community, settings):
+    settings.AUTH_FAILURE_RATE = "2/m"
+    issued = await database_sync_to_async(issue_token)(community, "read")
+    guesses = [
+        await assert_closed(await connect(community.slug, bearer(f"ph_00000000000{n}_bad")), 4401)
+        for n in range(2)
+    ]
+
+    locked = await assert_closed(await connect(community.slug, bearer(issued.secret)), 4429)
+
+    assert all("token" in closed["reason"] for closed in guesses)
+    assert "failed authentications" in locked["reason"]
+
+
+def bearer(token: str) -> tuple[bytes, bytes]:
+    return (b"authorization", f"Bearer {token}".encode())
