@@ -1,8 +1,9 @@
 """WebSocket stream: /ws/communities/<slug>/ with the same envelopes and ids as SSE.
 
 The client sends {"action": "subscribe", "topics": [...], "last_event_id": n}; then
-{"action": "ping"} whenever it likes (answered with {"type": "pong"}). Refusals close the
-socket with 4400/4401/4403/4404 and a reason.
+{"action": "ping"} whenever it likes (answered with {"type": "pong"}). A refusal is an error
+frame (the API's error body), then a close with 4000 + the HTTP status and the message as
+reason: 4400/4401/4403/4404/4429.
 """
 
 from __future__ import annotations
