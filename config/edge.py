@@ -13,7 +13,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
@@ -36,8 +36,6 @@ logger = logging.getLogger(__name__)
 SERVER_ERROR_MESSAGE = "Something went wrong on our side."
 NO_SUCH_ENDPOINT = "No such endpoint."
 BEARER_FORMAT = "Authorization must be 'Bearer <token>'."
-
-__all__ = ["error_body"]
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -225,17 +223,12 @@ failed_auth = FailedAuthLimit()
 T = TypeVar("T")
 
 
-async def authenticating(address: str, call: Awaitable[T]) -> T:
-    """Awaits `call` (which authenticates a bearer token) under the failed-auth limit of
+async def authenticating(address: str, call: Callable[[], Awaitable[T]]) -> T:
+    """Awaits `call()` (which authenticates a bearer token) under the failed-auth limit of
     `address`: refused at once while locked out, and a failure counted."""
+    failed_auth.check(address)
     try:
-        failed_auth.check(address)
-    except RateLimited:
-        if hasattr(call, "close"):
-            call.close()  # type: ignore[attr-defined] - never awaited: no warning
-        raise
-    try:
-        return await call
+        return await call()
     except InvalidCredentials:
         await sync_to_async(failed_auth.failed, thread_sensitive=False)(address)
         raise

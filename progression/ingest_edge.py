@@ -96,7 +96,7 @@ class IngestRoute:
     ) -> tuple[int, dict, int | None]:
         try:  # a locked-out guesser is not even looked up
             submission, reply = await authenticating(
-                address, self._submit(slug, raw_token, body, request_id)
+                address, lambda: self._submit(slug, raw_token, body, request_id)
             )
         except Exception as exc:  # noqa: BLE001 - every failure gets its JSON answer
             return error_answer(exc, f"engagement for {slug}")

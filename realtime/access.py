@@ -91,9 +91,12 @@ async def grant_stream(
     """The grant for a stream's connect (either transport), under the failed-auth limit of the
     caller's address when it sends a token."""
     authorization = scope_headers(scope).get("authorization")
-    call = _grant_in_thread(slug, authorization, user, topics)
+
+    def call() -> Awaitable[StreamGrant]:
+        return _grant_in_thread(slug, authorization, user, topics)
+
     if not authorization:
-        return await call
+        return await call()
     return await authenticating(scope_client_address(scope), call)
 
 

@@ -14,10 +14,9 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 
-from communities.errors import CommunityNotFound
+from communities.errors import CommunityNotFound, error_body
 from config.edge import (
     error_answer,
-    error_body,
     path_is_clean,
     scope_headers,
     scope_request_id,
