@@ -115,3 +115,57 @@ def test_every_operation_answers_as_documented_and_never_5xx(case, contract):
         additional_checks=[] if excluded else [negative_data_rejection],
         excluded_checks=excluded,
     )
+
+
+def _refs(node: object) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for item in node for ref in _refs(item)]
+    return []
+
+
+def _resolve(document: dict, ref: str) -> object:
+    node: object = document
+    for part in ref.removeprefix("#/").split("/"):
+        assert isinstance(node, dict) and part in node, f"{ref} does not resolve"
+        node = node[part]
+    return node
+
+
+def test_the_openapi_document_is_valid_and_every_reference_resolves(client):
+    from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
+
+    document = client.get("/api/openapi.json").json()
+
+    assert document["openapi"].startswith("3.1")
+    assert [e.message for e in OPENAPI_31_VALIDATOR.iter_errors(document)] == []
+    refs = _refs(document)
+    assert refs, "the document has references"
+    for ref in refs:
+        assert ref.startswith("#/components/"), ref
+        _resolve(document, ref)
+
+
+def test_the_openapi_document_tells_the_truth_about_auth_inputs_and_errors(client):
+    document = client.get("/api/openapi.json").json()
+    paths = document["paths"]
+
+    for path in ("/progression", "/tree", "/leaderboard", "/effects", ""):
+        read = paths[f"/api/communities/{{slug}}{path}"]["get"]
+        assert {} in read["security"], f"{path}: anonymous may read a public community"
+        assert {"400", "401", "403", "404", "429"} <= set(read["responses"])
+    vote = paths["/api/communities/{slug}/votes"]["post"]
+    assert {} not in vote.get("security", [{"ActorAuth": []}])
+    assert {"400", "401", "403", "404", "409", "413", "429"} <= set(vote["responses"])
+    scope = next(
+        p
+        for p in paths["/api/communities/{slug}/leaderboard"]["get"]["parameters"]
+        if p["name"] == "scope"
+    )
+    assert scope["schema"]["enum"] == ["cycle", "season", "all_time"]
+    body = paths["/api/communities/{slug}/engagement"]["post"]["requestBody"]
+    event, batch = body["content"]["application/json"]["schema"]["oneOf"]
+    assert event["properties"]["value"]["type"] == "integer"
+    assert batch["properties"]["events"]["items"]["properties"]["value"]["maximum"] == 1_000_000
