@@ -217,7 +217,8 @@ def test_x_forwarded_for_names_the_client_seen_by_the_trusted_proxy(settings):
 # --- B7: token guessing ------------------------------------------------------------------------
 
 
-def test_400_token_guesses_get_20_401s_then_429_with_retry_after(client, community):
+def test_400_token_guesses_get_20_401s_then_429_with_retry_after(client, community, settings):
+    settings.AUTH_FAILURE_RATE = "20/h"  # the default's 20/m would refill during a slow run
     url = f"/api/communities/{community.slug}/progression"
     answers = [
         client.get(url, headers={"Authorization": f"Bearer ph_{n:012d}_guess"}) for n in range(400)
