@@ -4,13 +4,17 @@ from ninja import Router
 from communities.permissions import Action, allowed_actions, require
 from communities.schemas import CommunityOut
 from communities.selectors import get_community
-from config.schemas import ErrorOut
+from config.schemas import OPTIONAL_AUTH, READ_ERRORS, errors
 
 router = Router(tags=["communities"])
-_ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut}
 
 
-@router.get("/{slug}", response={200: CommunityOut, **_ERRORS}, summary="A community and your role")
+@router.get(
+    "/{slug}",
+    response={200: CommunityOut, **errors(READ_ERRORS)},
+    summary="A community and your role",
+    openapi_extra=OPTIONAL_AUTH,
+)
 def community_detail(request: HttpRequest, slug: str) -> CommunityOut:
     community = get_community(slug)
     actor = request.actor  # type: ignore[attr-defined]

@@ -38,6 +38,11 @@ class NotAuthenticated(ApplicationError):
     status = 401
 
 
+class InvalidCredentials(NotAuthenticated):
+    """Credentials were sent and are wrong (a bad, revoked or malformed token): the edges count
+    these per client address and lock out guessers (config.edge.FailedAuthLimit)."""
+
+
 class NotAllowed(ApplicationError):
     code = "forbidden"
     status = 403
@@ -46,6 +51,13 @@ class NotAllowed(ApplicationError):
 class NotFound(ApplicationError):
     code = "not_found"
     status = 404
+
+
+class CommunityNotFound(NotFound):
+    """No community by this slug, or one the caller may not know of: both read the same."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"No community {slug!r}.")
 
 
 class Conflict(ApplicationError):

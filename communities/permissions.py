@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from communities.errors import NotAllowed, NotAuthenticated
+from communities.errors import CommunityNotFound, NotAllowed, NotAuthenticated
 from communities.models import Community, Role, Scope
 
 
@@ -82,10 +82,29 @@ def can(actor: Actor, action: Action, community: Community) -> bool:
     return any(action in _SCOPE_ACTIONS.get(scope, ()) for scope in actor.scopes_in(community))
 
 
+def knows_of(actor: Actor, community: Community) -> bool:
+    """Whether the caller may learn that this community exists: anyone for a public one; for a
+    private one its members, its own tokens and superusers."""
+    return (
+        community.is_public
+        or actor.is_superuser
+        or actor.role_in(community) is not None
+        or (actor.token_id is not None and actor.token_community_id == community.pk)
+    )
+
+
+def require_known(actor: Actor, community: Community) -> None:
+    """Outsiders of a private community get exactly the 404 of an unknown slug."""
+    if not knows_of(actor, community):
+        raise CommunityNotFound(community.slug)
+
+
 def require(actor: Actor, action: Action, community: Community) -> None:
-    """Raises 401 for nobody (credentials would help) and 403 for someone not allowed."""
+    """Raises 404 for outsiders of a private community (as if it did not exist), 401 for
+    nobody (credentials would help) and 403 for someone not allowed."""
     if can(actor, action, community):
         return
+    require_known(actor, community)
     if actor.is_anonymous:
         raise NotAuthenticated(f"Sign in or send a token to {action.value} in {community.slug}.")
     raise NotAllowed(f"Not allowed to {action.value} in {community.slug}.")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser, User
 
-from communities.errors import NotFound
+from communities.errors import CommunityNotFound
 from communities.models import ApiToken, Community, Membership
 from communities.permissions import ANONYMOUS, Actor
 
 
 def get_community(slug: str) -> Community:
-    community = Community.objects.filter(slug=slug).first()
+    community = Community.objects.filter(slug=slug).first() if "\x00" not in slug else None
     if community is None:
-        raise NotFound(f"No community {slug!r}.")
+        raise CommunityNotFound(slug)
     return community
 
 

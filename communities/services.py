@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from communities import tokens
-from communities.errors import Conflict, InvalidInput, NotAuthenticated
+from communities.errors import Conflict, InvalidCredentials, InvalidInput
 from communities.models import ApiToken, Community, Membership, Role, Scope, Visibility
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def authenticate_token(raw: str) -> ApiToken:
         else None
     )
     if token is None or not tokens.matches(raw, token.secret_hash) or not token.is_active:
-        raise NotAuthenticated("Invalid or revoked API token.")
+        raise InvalidCredentials("Invalid or revoked API token.")
     _touch_last_used(token)
     return token
 

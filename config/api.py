@@ -12,44 +12,36 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.security.base import AuthBase
 from ninja.throttling import SimpleRateThrottle
 from ninja.utils import check_csrf
-from psycopg_pool import PoolTimeout
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from communities.errors import (
-    UNAVAILABLE_MESSAGE,
-    ApplicationError,
-    NotAllowed,
-    NotAuthenticated,
-    Unavailable,
-    error_body,
-)
+from communities.errors import InvalidCredentials, NotAllowed
 from communities.permissions import Actor
 from communities.selectors import actor_for_token, actor_for_user
 from communities.services import authenticate_token
+from config.edge import (
+    bearer_token,
+    body_too_large_body,
+    error_response,
+    exception_response,
+    failed_auth,
+    request_client_address,
+)
 
 logger = logging.getLogger(__name__)
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-
-
-def error_response(
-    status: int, code: str, message: str, fields: dict[str, list[str]] | None = None
-) -> JsonResponse:
-    return JsonResponse(error_body(code, message, fields), status=status)
 
 
 class ActorAuth(AuthBase):
     """Bearer token for bots, the Django session for people, else anonymous.
 
     Always yields an Actor, so public reads work without credentials; a bad or revoked token
-    is a 401 rather than a silent downgrade to anonymous.
+    is a 401 rather than a silent downgrade to anonymous, and too many of those from one
+    address a 429 (config.edge.FailedAuthLimit).
     """
 
     openapi_type = "http"
@@ -58,11 +50,7 @@ class ActorAuth(AuthBase):
     def __call__(self, request: HttpRequest) -> Actor:
         header = request.headers.get("Authorization", "")
         if header:
-            scheme, _, raw = header.partition(" ")
-            if scheme.lower() != "bearer" or not raw.strip():
-                raise NotAuthenticated("Authorization must be 'Bearer <token>'.")
-            token = authenticate_token(raw.strip())
-            actor = actor_for_token(token)
+            actor = actor_for_token(_authenticate(request, header))
         else:
             user = getattr(request, "user", None)
             actor = actor_for_user(user)
@@ -71,6 +59,17 @@ class ActorAuth(AuthBase):
                     raise NotAllowed("CSRF check failed for a session-authenticated request.")
         request.actor = actor  # type: ignore[attr-defined]
         return actor
+
+
+def _authenticate(request: HttpRequest, header: str) -> Any:
+    """The token, under the failed-auth limit of the caller's address (config.edge)."""
+    address = request_client_address(request)
+    failed_auth.check(address)
+    try:
+        return authenticate_token(bearer_token(header) or "")
+    except InvalidCredentials:
+        failed_auth.failed(address)
+        raise
 
 
 class ActorRateThrottle(SimpleRateThrottle):
@@ -87,7 +86,7 @@ class ActorRateThrottle(SimpleRateThrottle):
         if actor is None or actor.is_anonymous:
             if self.kind != "anon":
                 return None
-            ident = f"ip:{self.get_ident(request)}"
+            ident = f"ip:{request_client_address(request)}"
         else:
             if self.kind != "auth":
                 return None
@@ -125,15 +124,6 @@ def _on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResp
     return error_response(400, "invalid", "Invalid input.", _validation_fields(exc.errors))
 
 
-@api.exception_handler(ApplicationError)
-def _on_application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
-    response = error_response(exc.status, exc.code, exc.message, exc.fields)
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after:
-        response["Retry-After"] = str(retry_after)
-    return response
-
-
 @api.exception_handler(AuthenticationError)
 def _on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return error_response(401, "not_authenticated", "Credentials are missing or invalid.")
@@ -161,29 +151,14 @@ def _on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return body_too_large_response()
 
 
-@api.exception_handler(PoolTimeout)
-@api.exception_handler(DatabaseError)
-@api.exception_handler(RedisConnectionError)
-@api.exception_handler(RedisTimeoutError)
-def _on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
-    if isinstance(exc, DatabaseError) and not isinstance(exc, OperationalError | InterfaceError):
-        return _on_unexpected(request, exc)
-    logger.error("database or Redis unavailable %s %s: %r", request.method, request.path, exc)
-    return _on_application_error(request, Unavailable(UNAVAILABLE_MESSAGE))
-
-
 @api.exception_handler(Exception)
-def _on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
-    logger.error("unhandled API error %s %s", request.method, request.path, exc_info=exc)
-    return error_response(500, "server_error", "Something went wrong on our side.")
+def _on_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Domain errors, an unreachable database or Redis, and the unexpected: config.edge maps."""
+    return exception_response(exc, f"{request.method} {request.path}")
 
 
 def body_too_large_response() -> JsonResponse:
-    return error_response(
-        413,
-        "body_too_large",
-        f"Request body exceeds {settings.API_MAX_BODY_BYTES} bytes.",
-    )
+    return JsonResponse(body_too_large_body(), status=413)
 
 
 _CODES = {

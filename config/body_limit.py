@@ -4,10 +4,11 @@ Django buffers it."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
+
+from config.edge import body_too_large_body, send_json
 
 
 class _BodyTooLarge(Exception):
@@ -46,18 +47,8 @@ class BodyLimit:
         except _BodyTooLarge:
             if started:
                 raise
-            await _send_413(send, limit)
+            await _send_413(send)
 
 
-async def _send_413(send: Any, limit: int) -> None:
-    body = json.dumps(
-        {"error": {"code": "body_too_large", "message": f"Request body exceeds {limit} bytes."}}
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+async def _send_413(send: Any) -> None:
+    await send_json(send, 413, body_too_large_body(), close=True)

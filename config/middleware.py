@@ -1,14 +1,15 @@
-"""The API's edge: oversized bodies are refused before anything reads them, and responses
-Django produces outside Ninja (405, 404) keep the API's JSON error shape."""
+"""The API's edge: oversized bodies are refused before anything reads them, a path with a NUL
+names nothing (404 everywhere), and responses Django produces outside Ninja (405, 404) keep
+the API's JSON error shape."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
-from config.api import body_too_large_response, error_response
+from config.edge import body_too_large_body, error_response, path_is_clean
 
 
 class ApiEdgeMiddleware:
@@ -16,6 +17,8 @@ class ApiEdgeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not path_is_clean(request.path):
+            raise Http404("No such page.")  # handler404 answers: JSON under /api/
         if not request.path.startswith("/api/"):
             return self.get_response(request)
         try:
@@ -23,7 +26,7 @@ class ApiEdgeMiddleware:
         except ValueError:
             return error_response(400, "invalid", "Content-Length is not a number.")
         if length > settings.API_MAX_BODY_BYTES:
-            return body_too_large_response()
+            return JsonResponse(body_too_large_body(), status=413)
         response = self.get_response(request)
         if response.status_code == 405 and not _is_json(response):
             allow = response.get("Allow", "")

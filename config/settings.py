@@ -155,7 +155,13 @@ API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1_048_576, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 # Anonymous rate limits key on the client address: trust X-Forwarded-For only from this many
 # proxies in front of us (0: use the socket's address; a forged header buys nothing).
-NINJA_NUM_PROXIES = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+# config/edge.py's client_address reads it (every edge: Ninja, ingest, streams); the server in
+# front of Django must pass the socket's address untouched (no proxy-header rewriting).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+NINJA_NUM_PROXIES = TRUSTED_PROXY_COUNT
+# Failed bearer-token authentications per client address (a bucket of this many, refilled over
+# the period): past it, every token-bearing request from that address is answered 429.
+AUTH_FAILURE_RATE = env_rate("AUTH_FAILURE_RATE", "20/m")
 API_RATE_ANON = env_rate("API_RATE_ANON", "120/m")
 API_RATE_AUTHENTICATED = env_rate("API_RATE_AUTHENTICATED", "6000/m")
 TOKEN_LAST_USED_RESOLUTION_SECONDS = env_int("TOKEN_LAST_USED_RESOLUTION_SECONDS", 60, minimum=0)

@@ -3,7 +3,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path, re_path
 
-from config.api import api, error_response
+from config.api import api
+from config.edge import NO_SUCH_ENDPOINT, SERVER_ERROR_MESSAGE, error_response
 from config.health import healthz, readyz
 from progression.views import dashboard, overlay
 from realtime.views import prometheus_metrics
@@ -22,13 +23,22 @@ urlpatterns = [
     path("c/<str:slug>/", dashboard, name="dashboard"),
     path("c/<str:slug>/overlay/", overlay, name="overlay"),
     path("api/", api.urls),
-    re_path(r"^api/", lambda request: error_response(404, "not_found", "No such endpoint.")),
+    re_path(r"^api/", lambda request: error_response(404, "not_found", NO_SUCH_ENDPOINT)),
 ]
+
+
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A bad Host header (or another suspicious request) under /api/ keeps the JSON shape."""
+    if request.path.startswith("/api/"):
+        return error_response(400, "invalid", "Bad request (check the Host header).")
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:  # noqa: D103
     if request.path.startswith("/api/"):
-        return error_response(404, "not_found", "No such endpoint.")
+        return error_response(404, "not_found", NO_SUCH_ENDPOINT)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -36,7 +46,7 @@ def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:  # n
 
 def handler500(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
-        return error_response(500, "server_error", "Something went wrong on our side.")
+        return error_response(500, "server_error", SERVER_ERROR_MESSAGE)
     from django.views.defaults import server_error
 
     return server_error(request)

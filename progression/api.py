@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
-from ninja import Body, Router
+from ninja import Body, Query, Router
 
 from communities.errors import InvalidInput
 from communities.models import Community
 from communities.permissions import Action, require
 from communities.selectors import get_community
-from config.schemas import ErrorOut
+from config.schemas import OPTIONAL_AUTH, READ_ERRORS, WRITE_ERRORS, errors
 from progression import selectors
 from progression.engagement_io import answer, parse_submission
 from progression.schemas import (
@@ -19,6 +19,7 @@ from progression.schemas import (
     EngagementEventIn,
     EngagementOut,
     ForceUnlockIn,
+    LeaderboardScope,
     RelockIn,
     VoteIn,
     VoteOut,
@@ -32,8 +33,27 @@ from progression.services.ingest import (
 )
 
 router = Router(tags=["progression"])
-_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 429: ErrorOut}
+_ERRORS = errors(WRITE_ERRORS)
+_READ = {200: dict[str, Any], **errors(READ_ERRORS)}
 _BODY = Body(...)
+_LIMIT = Query(20, ge=1, le=100)
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema with its `$defs` put in place: OpenAPI has no `#/$defs/...`."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(dict(defs[ref.removeprefix("#/$defs/")]))
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    return walk(schema)
 
 
 def _community(request: HttpRequest, slug: str, action: Action) -> Community:
@@ -58,8 +78,8 @@ def _who(request: HttpRequest) -> str:
                 "application/json": {
                     "schema": {
                         "oneOf": [
-                            EngagementEventIn.model_json_schema(),
-                            EngagementBatchIn.model_json_schema(),
+                            _inline(EngagementEventIn.model_json_schema()),
+                            _inline(EngagementBatchIn.model_json_schema()),
                         ]
                     }
                 }
@@ -83,22 +103,31 @@ def post_engagement(request: HttpRequest, slug: str, payload: Any = _BODY) -> An
 
 
 @router.get(
-    "/{slug}/progression", summary="Target, accumulated points, up next, open vote, last unlock"
+    "/{slug}/progression",
+    response=_READ,
+    summary="Target, accumulated points, up next, open vote, last unlock",
+    openapi_extra=OPTIONAL_AUTH,
 )
 def get_status(request: HttpRequest, slug: str) -> Any:
     return selectors.progression_status(_community(request, slug, Action.READ))
 
 
-@router.get("/{slug}/tree", summary="Every node with its state")
+@router.get(
+    "/{slug}/tree", response=_READ, summary="Every node with its state", openapi_extra=OPTIONAL_AUTH
+)
 def get_tree(request: HttpRequest, slug: str) -> Any:
     return {"nodes": selectors.tree_with_state(_community(request, slug, Action.READ))}
 
 
-@router.get("/{slug}/leaderboard", summary="Top contributors this cycle, season or all time")
-def get_leaderboard(request: HttpRequest, slug: str, scope: str = "cycle", limit: int = 20) -> Any:
-    if scope not in ("cycle", "season", "all_time"):
-        raise InvalidInput("Unknown scope.", fields={"scope": ["one of cycle, season, all_time"]})
-    limit = max(1, min(limit, 100))
+@router.get(
+    "/{slug}/leaderboard",
+    response=_READ,
+    summary="Top contributors this cycle, season or all time",
+    openapi_extra=OPTIONAL_AUTH,
+)
+def get_leaderboard(
+    request: HttpRequest, slug: str, scope: LeaderboardScope = "cycle", limit: int = _LIMIT
+) -> Any:
     return {
         "scope": scope,
         "entries": selectors.leaderboard(_community(request, slug, Action.READ), scope, limit),
@@ -106,7 +135,10 @@ def get_leaderboard(request: HttpRequest, slug: str, scope: str = "cycle", limit
 
 
 @router.get(
-    "/{slug}/viewers/{platform_user_id}/contributions", summary="A viewer's own contributions"
+    "/{slug}/viewers/{platform_user_id}/contributions",
+    response=_READ,
+    summary="A viewer's own contributions",
+    openapi_extra=OPTIONAL_AUTH,
 )
 def get_viewer(request: HttpRequest, slug: str, platform_user_id: str) -> Any:
     from communities.errors import NotFound
@@ -117,7 +149,12 @@ def get_viewer(request: HttpRequest, slug: str, platform_user_id: str) -> Any:
     return found
 
 
-@router.get("/{slug}/effects", summary="Effects of unlocked nodes, for bots")
+@router.get(
+    "/{slug}/effects",
+    response=_READ,
+    summary="Effects of unlocked nodes, for bots",
+    openapi_extra=OPTIONAL_AUTH,
+)
 def get_effects(request: HttpRequest, slug: str) -> Any:
     return {"effects": selectors.unlocked_effects(_community(request, slug, Action.READ))}
 

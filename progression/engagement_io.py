@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from communities.errors import ApplicationError, InvalidInput, error_body
+from communities.errors import InvalidInput, error_body
 from progression import metrics
 from progression.schemas import MAX_BATCH, EngagementEventIn
 from progression.services.engagement import EngagementEvent, EngagementResult, Outcome
@@ -130,7 +130,3 @@ def answer(submission: Submission, result: EngagementResult) -> tuple[int, dict[
             "percent": percent,
         },
     }
-
-
-def error_answer(exc: ApplicationError) -> tuple[int, dict[str, Any]]:
-    return exc.status, error_body(exc.code, exc.message, exc.fields)

@@ -23,18 +23,19 @@ import orjson
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from communities.errors import (
-    UNAVAILABLE_CAUSES,
-    UNAVAILABLE_MESSAGE,
-    ApplicationError,
-    InvalidInput,
-    NotAuthenticated,
-    Unavailable,
-    error_body,
+from communities.errors import InvalidCredentials, InvalidInput
+from config.edge import (
+    authenticating,
+    bearer_token,
+    error_answer,
+    scope_client_address,
+    scope_request_id,
+    send_json,
 )
-from config.logging import current_context_id, request_id_from
-from progression.engagement_io import answer, error_answer, parse_submission
+from config.logging import current_context_id
+from progression.engagement_io import Submission, answer, parse_submission
 from progression.ingest_queue import IngestQueue
+from progression.services.engagement import EngagementResult
 from progression.services.ingest import IngestRequest, check_ingest_access
 
 logger = logging.getLogger(__name__)
@@ -70,59 +71,63 @@ class IngestRoute:
 
     async def _serve(self, scope: dict, receive: Any, send: Any, match: tuple[str, str]) -> None:
         slug, raw_token = match
-        headers = dict(scope.get("headers") or ())
-        given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = request_id_from(given)
+        request_id = scope_request_id(scope)
         context = current_context_id.set(request_id)
         try:
             body = await _read_body(receive)
             if body is None:
                 return
-            status, payload, retry_after = await self._answer(slug, raw_token, body, request_id)
+            address = scope_client_address(scope)
+            status, payload, retry_after = await self._answer(
+                slug, raw_token, body, request_id, address
+            )
             if status >= 500:
                 logger.error("engagement %s for %s: %s", status, slug, payload["error"]["message"])
             elif status == 429:  # a burst refuses hundreds a second: one line per second
                 _refusals.add(slug, payload["error"]["code"])
             elif status >= 400:
                 logger.warning("engagement %s for %s: %s", status, slug, payload["error"]["code"])
-            await _send_json(send, status, payload, request_id, retry_after)
+            await send_json(send, status, payload, request_id=request_id, retry_after=retry_after)
         finally:
             current_context_id.reset(context)
 
     async def _answer(
-        self, slug: str, raw_token: str, body: bytes, request_id: str
+        self, slug: str, raw_token: str, body: bytes, request_id: str, address: str
     ) -> tuple[int, dict, int | None]:
-        try:
-            if not raw_token:
-                raise NotAuthenticated("Authorization must be 'Bearer <token>'.")
-            try:
-                data = _json(body)
-            except InvalidInput:  # like every route: who you are before what you sent
-                await database_sync_to_async(check_ingest_access)(
-                    slug, raw_token=raw_token, access=False
-                )
-                raise
-            try:
-                submission = parse_submission(data)
-            except InvalidInput:  # ... and whether you may, as the Ninja route checks first
-                await database_sync_to_async(check_ingest_access)(slug, raw_token=raw_token)
-                raise
-            request = IngestRequest(slug, submission, raw_token=raw_token)
-            reply = await self.queue().submit(request, request_id)
-            if isinstance(reply, BaseException):
-                raise reply
-        except ApplicationError as exc:
-            status, payload = error_answer(exc)
-            return status, payload, getattr(exc, "retry_after", None)
-        except UNAVAILABLE_CAUSES as exc:
-            logger.error("engagement for %s: database or Redis unavailable: %r", slug, exc)
-            unavailable = Unavailable(UNAVAILABLE_MESSAGE)
-            return (*error_answer(unavailable), unavailable.retry_after)
-        except Exception:
-            logger.exception("unhandled engagement error for %s", slug)
-            return 500, error_body("server_error", "Something went wrong on our side."), None
+        try:  # a locked-out guesser is not even looked up
+            submission, reply = await authenticating(
+                address, lambda: self._submit(slug, raw_token, body, request_id)
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure gets its JSON answer
+            return error_answer(exc, f"engagement for {slug}")
         status, payload = answer(submission, reply)
         return status, payload, 1 if status == 429 else None
+
+    async def _submit(
+        self, slug: str, raw_token: str, body: bytes, request_id: str
+    ) -> tuple[Submission, EngagementResult]:
+        submission = await _submission(slug, raw_token, body)
+        reply = await self.queue().submit(
+            IngestRequest(slug, submission, raw_token=raw_token), request_id
+        )
+        if isinstance(reply, BaseException):
+            raise reply
+        return submission, reply
+
+
+async def _submission(slug: str, raw_token: str, body: bytes) -> Submission:
+    """The parsed body; refused in the order of every route: who you are (401), whether you
+    may (404, 403), then what you sent (400)."""
+    try:
+        data = _json(body)
+    except InvalidInput:
+        await database_sync_to_async(check_ingest_access)(slug, raw_token=raw_token, access=False)
+        raise
+    try:
+        return parse_submission(data)
+    except InvalidInput:
+        await database_sync_to_async(check_ingest_access)(slug, raw_token=raw_token)
+        raise
 
 
 class _RefusalLog:
@@ -166,10 +171,11 @@ def _takes(scope: dict) -> tuple[str, str] | None:
         return None
     for name, value in scope.get("headers") or ():
         if name == b"authorization":
-            scheme, _, raw = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer":
-                return match["slug"], raw.strip()
-            return None
+            try:
+                raw = bearer_token(value.decode("latin-1"))
+            except InvalidCredentials:  # not a bearer token: the Ninja route answers it
+                return None
+            return (match["slug"], raw) if raw else None
     return None
 
 
@@ -197,19 +203,7 @@ def _json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("Cannot parse request body", fields={"__all__": [str(exc)]}) from None
-
-
-async def _send_json(
-    send: Any, status: int, payload: dict, request_id: str, retry_after: int | None
-) -> None:
-    body = orjson.dumps(payload)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"x-request-id", request_id.encode()),
-        (b"x-content-type-options", b"nosniff"),
-    ]
-    if retry_after:
-        headers.append((b"retry-after", str(retry_after).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    except RecursionError:  # thousands of nested arrays: orjson stops at 1,024, json overflows
+        raise InvalidInput(
+            "Cannot parse request body", fields={"__all__": ["nested too deeply"]}
+        ) from None

@@ -65,6 +65,30 @@ end
 return 1
 """
 
+# One bucket, one token: returns {granted (0 or 1), tokens left as a string}.
+# ARGV: rate (tokens per second), burst.
+_LUA_TAKE_ONE = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tokens, ts = burst, now
+local state = redis.call('GET', KEYS[1])
+if state then
+  local sep = string.find(state, ':', 1, true)
+  tokens = tonumber(string.sub(state, 1, sep - 1))
+  ts = tonumber(string.sub(state, sep + 1))
+end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
+local give = 0
+if tokens >= 1 then
+  give = 1
+  tokens = tokens - 1
+end
+redis.call('SET', KEYS[1], tostring(tokens) .. ':' .. tostring(now),
+           'PX', math.ceil(burst * 1000 / rate) + 1000)
+return {give, tostring(tokens)}
+"""
+
 
 @dataclass(frozen=True)
 class Taken:
@@ -103,6 +127,24 @@ class _LocalBuckets:
                 granted.append(give)
         return granted
 
+    def take_one(self, bucket: Bucket) -> tuple[bool, float]:
+        now = time.monotonic()
+        with self._lock:
+            tokens, ts = self._state.get(bucket.key, (float(bucket.burst), now))
+            tokens = min(bucket.burst, tokens + max(0.0, now - ts) * bucket.rate)
+            granted = tokens >= 1
+            if granted:
+                tokens -= 1
+            self._state[bucket.key] = (tokens, now)
+            if len(self._state) > 100_000:  # addresses come and go: keep only live buckets
+                self._forget_full(now)
+        return granted, tokens
+
+    def _forget_full(self, now: float) -> None:
+        for key, (_tokens, ts) in list(self._state.items()):
+            if now - ts > 3600:
+                del self._state[key]
+
     def give_back(self, key: str, count: int, burst: int) -> None:
         with self._lock:
             if key in self._state:
@@ -117,6 +159,22 @@ class _LocalBuckets:
 _local = _LocalBuckets()
 _chained_script = None
 _give_back_script = None
+_take_one_script = None
+
+
+def take_one(key: str, *, rate: float, burst: int) -> tuple[bool, float]:
+    """One token from one bucket (shared by every process through Redis): (granted, tokens
+    left), so a caller can tell how long until the next token (`(1 - left) / rate`)."""
+    if settings.REDIS_URL is None:
+        return _local.take_one(Bucket(key, rate, burst, 1))
+    global _take_one_script
+    from django_redis import get_redis_connection
+
+    client = get_redis_connection("default")
+    if _take_one_script is None:
+        _take_one_script = client.register_script(_LUA_TAKE_ONE)
+    granted, left = _take_one_script(keys=[f"ph:rl2:{key}"], args=[rate, burst], client=client)
+    return bool(int(granted)), float(left)
 
 
 def take_for_viewers(

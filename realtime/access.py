@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,9 +11,10 @@ from django.contrib.auth import get_user_model
 
 from communities.errors import InvalidInput, NotAllowed, NotAuthenticated
 from communities.models import ApiToken, Community
-from communities.permissions import ANONYMOUS, Actor, can
+from communities.permissions import ANONYMOUS, Actor, can, require_known
 from communities.selectors import actor_for_token, actor_for_user, get_community
 from communities.services import authenticate_token
+from config.edge import authenticating, bearer_token, scope_client_address, scope_headers
 from realtime.topics import ALL_TOPICS, DEFAULT_TOPICS, TOPIC_ACTIONS, access_group
 
 
@@ -67,15 +68,10 @@ def readable_topics(actor: Actor, community: Community, topics: Iterable[str]) -
 def _grant(
     slug: str, authorization: str | None, user: object, topics: frozenset[str]
 ) -> StreamGrant:
+    raw = bearer_token(authorization)  # who you are first: 401 before 404, as on every route
+    actor = actor_for_token(authenticate_token(raw)) if raw else actor_for_user(user)  # type: ignore[arg-type]
     community = get_community(slug)
-    if authorization:
-        scheme, _, raw = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not raw.strip():
-            raise NotAuthenticated("Authorization must be 'Bearer <token>'.")
-        actor = actor_for_token(authenticate_token(raw.strip()))
-    else:
-        # scope["user"]: the User or AnonymousUser that StreamAuthMiddleware put there.
-        actor = actor_for_user(user)  # type: ignore[arg-type]
+    require_known(actor, community)
     refused = sorted(set(topics) - readable_topics(actor, community, topics))
     if refused:
         error = NotAuthenticated if actor.is_anonymous else NotAllowed
@@ -86,7 +82,22 @@ def _grant(
     return StreamGrant(community=community, actor=actor, topics=topics)
 
 
-grant_stream = database_sync_to_async(_grant, thread_sensitive=False)
+_grant_in_thread = database_sync_to_async(_grant, thread_sensitive=False)
+
+
+async def grant_stream(
+    scope: Mapping[str, Any], slug: str, user: object, topics: frozenset[str]
+) -> StreamGrant:
+    """The grant for a stream's connect (either transport), under the failed-auth limit of the
+    caller's address when it sends a token."""
+    authorization = scope_headers(scope).get("authorization")
+
+    def call() -> Awaitable[StreamGrant]:
+        return _grant_in_thread(slug, authorization, user, topics)
+
+    if not authorization:
+        return await call()
+    return await authenticating(scope_client_address(scope), call)
 
 
 def _current_actor(actor: Actor) -> Actor | None:

@@ -1,8 +1,9 @@
 """WebSocket stream: /ws/communities/<slug>/ with the same envelopes and ids as SSE.
 
 The client sends {"action": "subscribe", "topics": [...], "last_event_id": n}; then
-{"action": "ping"} whenever it likes (answered with {"type": "pong"}). Refusals close the
-socket with 4400/4401/4403/4404 and a reason.
+{"action": "ping"} whenever it likes (answered with {"type": "pong"}). A refusal is an error
+frame (the API's error body), then a close with 4000 + the HTTP status and the message as
+reason: 4400/4401/4403/4404/4429.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.http.request import validate_host
 
-from communities.errors import ApplicationError, NotAllowed
+from communities.errors import CommunityNotFound, NotAllowed
+from config.edge import error_answer, path_is_clean, scope_headers
 from realtime import metrics
 from realtime.access import grant_stream, open_stream, parse_last_event_id, parse_topics
 from realtime.connection import StreamConnection
@@ -66,26 +68,33 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             )
 
     async def _subscribe(self, content: dict[str, Any]) -> None:
-        headers = {
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope["headers"]
-        }
+        headers = scope_headers(self.scope)
         try:
+            if not path_is_clean(self.scope.get("path", "")):
+                raise CommunityNotFound(self.slug)
             topics = parse_topics(content.get("topics"))
             resume_from = parse_last_event_id(content.get("last_event_id"))
-            authorization = headers.get("authorization")
             user = self.scope.get("user")
             has_session = bool(user is not None and user.is_authenticated)
-            if not authorization and has_session and not _origin_allowed(headers.get("origin")):
-                raise NotAllowed("Cross-site WebSocket with a session is refused.")
-            grant = await grant_stream(self.slug, authorization, self.scope.get("user"), topics)
-        except ApplicationError as exc:
-            await self.close(code=4000 + exc.status, reason=exc.message[:120])
+            if not headers.get("authorization") and has_session:
+                if not _origin_allowed(headers.get("origin")):
+                    raise NotAllowed("Cross-site WebSocket with a session is refused.")
+            grant = await grant_stream(self.scope, self.slug, user, topics)
+        except Exception as exc:  # noqa: BLE001 - every refusal closes with its code and reason
+            await self._refuse(exc)
             return
         if self.stream_task is not None:
             self.stream_task.cancel()
         connection = open_stream(grant, WebSocketTransport(self))
         await self.send_json({"type": "stream.ready", "data": {"topics": sorted(grant.topics)}})
         self.stream_task = asyncio.ensure_future(self._run(connection, resume_from))
+
+    async def _refuse(self, exc: BaseException) -> None:
+        """Close with 4000 + the HTTP status and the reason, after the same reason as a JSON
+        frame (the error body of every edge): some servers (Daphne) drop close reasons."""
+        status, body, _ = error_answer(exc, f"websocket of {self.slug}")
+        await self.send_json({"type": "error", **body})
+        await self.close(code=4000 + status, reason=_close_reason(body["error"]["message"]))
 
     async def _run(self, connection: StreamConnection, resume_from: int | None) -> None:
         try:
@@ -102,6 +111,11 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.stream_task is not None:
             self.stream_task.cancel()
+
+
+def _close_reason(message: str) -> str:
+    """A close frame holds 123 bytes of UTF-8 reason at most."""
+    return message.encode()[:123].decode(errors="ignore")
 
 
 def _origin_allowed(origin: str | None) -> bool:

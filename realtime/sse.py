@@ -14,8 +14,14 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 
-from communities.errors import ApplicationError
-from config.api import error_body
+from communities.errors import CommunityNotFound, error_body
+from config.edge import (
+    error_answer,
+    path_is_clean,
+    scope_headers,
+    scope_request_id,
+    send_json,
+)
 from realtime import metrics
 from realtime.access import grant_stream, open_stream, parse_last_event_id, parse_topics
 from realtime.envelope import sse_frame
@@ -59,36 +65,25 @@ def _frame(message: dict[str, Any]) -> bytes:
     return frame
 
 
-async def _json_error(send: Any, status: int, body: dict[str, Any]) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": json.dumps(body).encode()})
-
-
-def _headers(scope: dict[str, Any]) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-
-
 async def sse_stream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    request_id = scope_request_id(scope)
     if scope.get("method") not in ("GET", "HEAD"):
-        await _json_error(send, 405, error_body("method_not_allowed", "Use GET."))
+        body = error_body("method_not_allowed", "Use GET.")
+        await send_json(send, 405, body, request_id=request_id)
         return
     slug = scope["url_route"]["kwargs"]["slug"]
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    headers = _headers(scope)
     try:
+        if not path_is_clean(scope.get("path", "")):
+            raise CommunityNotFound(slug)
         topics = parse_topics(query.get("topics", [None])[0])
         resume_from = parse_last_event_id(
-            headers.get("last-event-id") or query.get("last_event_id", [None])[0]
+            scope_headers(scope).get("last-event-id") or query.get("last_event_id", [None])[0]
         )
-        grant = await grant_stream(slug, headers.get("authorization"), scope.get("user"), topics)
-    except ApplicationError as exc:
-        await _json_error(send, exc.status, error_body(exc.code, exc.message, exc.fields))
+        grant = await grant_stream(scope, slug, scope.get("user"), topics)
+    except Exception as exc:  # noqa: BLE001 - every refusal gets its JSON answer
+        status, body, retry_after = error_answer(exc, f"stream of {slug}")
+        await send_json(send, status, body, request_id=request_id, retry_after=retry_after)
         return
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
     retry_ms = int(settings.STREAM_RETRY_MS)

@@ -12,7 +12,8 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from config.api import error_response
+from communities.errors import InvalidCredentials
+from config.edge import bearer_token, error_response
 from progression import metrics as _progression_metrics  # noqa: F401 - registers them
 from realtime import metrics
 from realtime.selectors import undispatched_summary
@@ -22,7 +23,10 @@ from realtime.selectors import undispatched_summary
 def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     expected = settings.METRICS_TOKEN
     if expected:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        try:
+            given = bearer_token(request.headers.get("Authorization")) or ""
+        except InvalidCredentials:
+            given = ""
         if not hmac.compare_digest(given, expected):
             return error_response(401, "not_authenticated", "Metrics need the METRICS_TOKEN.")
     pending, lag = undispatched_summary()

@@ -46,10 +46,17 @@ def _no_background_relay(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Rate-limit buckets and cached values never leak from one test into the next."""
+    """Rate-limit buckets, lockouts and cached values never leak from one test into the next."""
+    from config.edge import failed_auth
+    from progression import ratelimit
+
     cache.clear()
+    failed_auth.reset()
+    ratelimit.reset_local()
     yield
     cache.clear()
+    failed_auth.reset()
+    ratelimit.reset_local()
 
 
 @pytest.fixture

@@ -95,14 +95,19 @@ def test_anyone_may_read_a_public_community(client, community):
     assert response.json()["allowed"] == ["read"]
 
 
-def test_private_community_refuses_anonymous_with_401(client, private_community):
-    assert_error(client.get(url(private_community.slug)), 401, "not_authenticated")
+def test_a_private_community_is_as_unknown_to_anonymous_callers_as_a_wrong_slug(
+    client, private_community
+):
+    hidden = assert_error(client.get(url(private_community.slug)), 404, "not_found")
+    unknown = assert_error(client.get(url("no-such-slug")), 404, "not_found")
+
+    assert hidden["message"] == unknown["message"].replace("no-such-slug", private_community.slug)
 
 
-def test_private_community_refuses_a_signed_in_outsider_with_403(client, private_community):
+def test_a_private_community_is_unknown_to_a_signed_in_outsider(client, private_community):
     client.force_login(UserFactory())
 
-    assert_error(client.get(url(private_community.slug)), 403, "forbidden")
+    assert_error(client.get(url(private_community.slug)), 404, "not_found")
 
 
 def test_private_community_shows_a_member_their_role(client, private_community):
@@ -133,14 +138,12 @@ def test_private_community_refuses_a_token_without_read_with_403(client, private
     assert_error(response, 403, "forbidden")
 
 
-def test_private_community_refuses_a_read_token_of_another_community_with_403(
-    client, private_community
-):
+def test_a_private_community_is_unknown_to_a_token_of_another_community(client, private_community):
     issued = issue_token(CommunityFactory(), "read", "admin")
 
     response = client.get(url(private_community.slug), headers=bearer(issued.secret))
 
-    assert_error(response, 403, "forbidden")
+    assert_error(response, 404, "not_found")
 
 
 @pytest.mark.parametrize("caller", ["anonymous", "user", "token"])

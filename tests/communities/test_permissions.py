@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from communities.errors import NotAllowed, NotAuthenticated
+from communities.errors import NotAllowed, NotAuthenticated, NotFound
 from communities.models import Community, Role, Scope, Visibility
 from communities.permissions import Action, Actor, can, require
 from communities.selectors import actor_for_token, actor_for_user
@@ -89,6 +89,10 @@ def _actor(kind: str, community: Community) -> Actor:
     return actor_for_token(issue_token(community, scope).token)
 
 
+# Callers with no tie to a community: a private one is as unknown to them as a wrong slug.
+OUTSIDERS = {"anonymous", "outsider", "owner_elsewhere", "token_elsewhere"}
+
+
 def test_the_table_covers_every_action_and_scope():
     assert set(ACTIONS) == set(Action)
     token_kinds = {kind for kind, _ in ACCESS if kind.startswith("token_")}
@@ -106,7 +110,7 @@ def test_can_follows_the_access_table(kind, visibility, action, allowed):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("kind", "visibility", "action", "allowed"), CASES)
-def test_require_passes_allowed_refuses_anonymous_with_401_and_others_with_403(
+def test_require_passes_allowed_hides_private_from_outsiders_refuses_anonymous_401_others_403(
     kind, visibility, action, allowed
 ):
     community = CommunityFactory(visibility=visibility)
@@ -114,6 +118,12 @@ def test_require_passes_allowed_refuses_anonymous_with_401_and_others_with_403(
 
     if allowed:
         assert require(actor, action, community) is None
+        return
+    if visibility == PRIVATE and kind in OUTSIDERS:
+        with pytest.raises(NotFound) as hidden:
+            require(actor, action, community)
+        assert hidden.value.status == 404
+        assert hidden.value.message == f"No community {community.slug!r}."  # as if unknown
         return
     expected = NotAuthenticated if kind == "anonymous" else NotAllowed
     with pytest.raises(expected) as raised:

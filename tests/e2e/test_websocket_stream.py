@@ -87,16 +87,34 @@ def test_websocket_replays_from_last_event_id_then_streams_live_with_sse_envelop
 def test_websocket_refuses_member_topics_to_anonymous_client_with_close_code(web: Process) -> None:
     community = CommunityFactory()
 
-    async def scenario() -> tuple[int, str]:
-        async with connect(ws_url(web, community), proxy=None) as ws:
-            await ws.send(json.dumps({"action": "subscribe", "topics": ["jobs"]}))
-            try:
-                await asyncio.wait_for(ws.recv(), 5)
-            except ConnectionClosed as closed:
-                return closed.rcvd.code, closed.rcvd.reason
-        raise AssertionError("the socket stayed open")
-
-    code, reason = asyncio.run(scenario())
+    code, reason, error = asyncio.run(_refused(web, community))
 
     assert code == 4401
     assert "jobs" in reason
+    assert error["error"]["code"] == "not_authenticated" and "jobs" in error["error"]["message"]
+
+
+@pytest.mark.real_services
+@pytest.mark.django_db(transaction=True)
+def test_websocket_refusal_reason_reaches_clients_of_daphne(daphne_web: Process) -> None:
+    """Daphne drops close reasons: the error frame before the close still says why."""
+    community = CommunityFactory(visibility="private")
+
+    code, _, error = asyncio.run(_refused(daphne_web, community))
+
+    assert code == 4404
+    assert error["error"] == {"code": "not_found", "message": f"No community {community.slug!r}."}
+
+
+async def _refused(web: Process, community: Community) -> tuple[int, str, dict[str, Any]]:
+    """Subscribes to `jobs` anonymously; returns the close code, its reason and the error
+    frame that came before it."""
+    async with connect(ws_url(web, community), proxy=None) as ws:
+        await ws.send(json.dumps({"action": "subscribe", "topics": ["jobs"]}))
+        error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        try:
+            await asyncio.wait_for(ws.recv(), 5)
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None
+            return closed.rcvd.code, closed.rcvd.reason, error
+    raise AssertionError("the socket stayed open")

@@ -672,12 +672,16 @@ def test_unknown_leaderboard_scope_is_400_and_unknown_viewer_404(api, community)
     assert error_of(api("get", f"{community.slug}/viewers/ghost/contributions"), 404)
 
 
-def test_reads_of_a_private_community_need_credentials(api, private_community):
+def test_reads_of_a_private_community_are_404_to_outsiders_as_for_an_unknown_slug(
+    api, private_community
+):
     slug = private_community.slug
     reader = issue_token(private_community, "read").secret
 
     for path in ("progression", "tree", "leaderboard", "effects"):
-        assert error_of(api("get", f"{slug}/{path}"), 401)
+        hidden = error_of(api("get", f"{slug}/{path}"), 404)
+        unknown = error_of(api("get", f"no-such-slug/{path}"), 404)
+        assert hidden["message"] == unknown["message"].replace("no-such-slug", slug)
         assert api("get", f"{slug}/{path}", token=reader).status_code == 200
 
 

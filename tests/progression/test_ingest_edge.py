@@ -123,7 +123,7 @@ def test_a_bad_token_in_a_group_write_is_refused_alone(community, target, ingest
     replies = ingest_service.record_ingest_requests(requests)
 
     kinds = [type(r).__name__ if isinstance(r, Exception) else r.credited for r in replies]
-    assert kinds == [1, "NotAuthenticated", 1, "NotAllowed", "NotFound", 1]
+    assert kinds == [1, "InvalidCredentials", 1, "NotAllowed", "CommunityNotFound", 1]
     assert Contribution.objects.filter(community=community).count() == 2
     assert Contribution.objects.filter(community=other).count() == 1
     assert check_integrity(community) == [] and check_integrity(other) == []

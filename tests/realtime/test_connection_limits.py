@@ -130,7 +130,9 @@ def member(community):
 async def test_removed_member_loses_member_topics_and_keeps_public_ones(
     open_stream, community, member
 ):
-    grant = await grant_stream(community.slug, None, member, frozenset({"progression", "jobs"}))
+    grant = await grant_stream(
+        scope_with(), community.slug, member, frozenset({"progression", "jobs"})
+    )
     stream = await open_stream(
         community, set(grant.topics), authorize=authorizer(grant), access_group=grant.access_group
     )
@@ -153,7 +155,10 @@ async def test_revoked_token_loses_every_topic_of_a_private_stream_and_is_closed
 ):
     issued = await database_sync_to_async(issue_token)(private_community, "read")
     grant = await grant_stream(
-        private_community.slug, f"Bearer {issued.secret}", None, frozenset({"events", "board"})
+        scope_with(f"Bearer {issued.secret}"),
+        private_community.slug,
+        None,
+        frozenset({"events", "board"}),
     )
     stream = await open_stream(
         private_community,
@@ -177,7 +182,7 @@ async def test_token_revoked_between_grant_and_going_live_still_loses_its_stream
     the stream has joined its access group reaches no one; the stream must still notice."""
     issued = await database_sync_to_async(issue_token)(private_community, "read")
     grant = await grant_stream(
-        private_community.slug, f"Bearer {issued.secret}", None, frozenset({"jobs"})
+        scope_with(f"Bearer {issued.secret}"), private_community.slug, None, frozenset({"jobs"})
     )
     await database_sync_to_async(revoke_api_token)(issued.token)
 
@@ -202,7 +207,9 @@ async def test_held_event_of_a_revoked_topic_is_never_written(
     """A jobs event waiting for an earlier one when the member is removed must be dropped with
     the topic, not released by the next progression event. The long grace only widens the
     window; with the default 0.1 s any progression event in that window leaks it."""
-    grant = await grant_stream(community.slug, None, member, frozenset({"progression", "jobs"}))
+    grant = await grant_stream(
+        scope_with(), community.slug, member, frozenset({"progression", "jobs"})
+    )
     stream = await open_stream(
         community,
         set(grant.topics),
@@ -259,3 +266,9 @@ async def test_stream_leaves_the_hub_when_it_ends(hub, open_stream, community):
 
     assert stream.connection not in hub.listeners
     assert all(stream.connection not in members for members in hub.groups.values())
+
+
+def scope_with(authorization: str | None = None) -> dict:
+    """The bits of an ASGI scope grant_stream reads: headers and the client address."""
+    headers = [(b"authorization", authorization.encode())] if authorization else []
+    return {"headers": headers, "client": ("127.0.0.1", 40000)}

@@ -125,11 +125,17 @@ async def test_last_event_id_resumes_right_after_it(community):
 
 
 async def assert_closed(ws: WebsocketCommunicator, code: int, **subscription) -> dict:
-    closed = await subscribe(ws, **subscription)
+    """A refusal is an error frame with the reason (servers such as Daphne drop close
+    reasons), then the close with 4000 + the HTTP status and the same reason."""
+    frame = await subscribe(ws, **subscription)
+    closed = await ws.receive_output(timeout=2)
+    await ws.disconnect()
+    assert frame["type"] == "websocket.send", frame
+    error = json.loads(frame["text"])
+    assert error["type"] == "error" and error["error"]["code"]
     assert closed["type"] == "websocket.close", closed
     assert closed["code"] == code
-    assert closed.get("reason")
-    await ws.disconnect()
+    assert closed["reason"] and error["error"]["message"].startswith(closed["reason"])
     return closed
 
 
@@ -155,9 +161,10 @@ async def test_unknown_topic_closes_with_4400(community):
     await assert_closed(ws, 4400, topics=["chat"])
 
 
-async def test_private_community_refuses_anonymous_with_4401(private_community):
+async def test_private_community_is_unknown_to_anonymous_4404_as_a_wrong_slug(private_community):
     ws = await connect(private_community.slug)
-    await assert_closed(ws, 4401)
+    closed = await assert_closed(ws, 4404)
+    assert closed["reason"] == f"No community {private_community.slug!r}."
 
 
 async def test_cross_site_websocket_with_a_session_is_refused_with_4403(community):
@@ -258,3 +265,21 @@ async def test_server_shutdown_sends_stream_shutdown_then_closes_with_1012(commu
 
     assert shutdown["type"] == "stream.shutdown"
     assert (closed["type"], closed["code"]) == ("websocket.close", 1012)
+
+
+async def test_token_guessing_locks_the_address_out_of_websockets_with_4429(community, settings):
+    settings.AUTH_FAILURE_RATE = "2/m"
+    issued = await database_sync_to_async(issue_token)(community, "read")
+    guesses = [
+        await assert_closed(await connect(community.slug, bearer(f"ph_00000000000{n}_bad")), 4401)
+        for n in range(2)
+    ]
+
+    locked = await assert_closed(await connect(community.slug, bearer(issued.secret)), 4429)
+
+    assert all("token" in closed["reason"] for closed in guesses)
+    assert "failed authentications" in locked["reason"]
+
+
+def bearer(token: str) -> tuple[bytes, bytes]:
+    return (b"authorization", f"Bearer {token}".encode())

@@ -169,18 +169,25 @@ async def test_public_stream_gives_member_topics_to_a_member(community, member_c
     assert response.event_ids() == [1]
 
 
-async def test_private_stream_refuses_anonymous_even_for_progression(private_community):
+async def test_private_stream_is_unknown_to_anonymous_even_for_progression(private_community):
     response = await get_stream(private_community.slug, {"topics": "progression"})
     await response.finish()
+    unknown = await get_stream("no-such-slug", {"topics": "progression"})
+    await unknown.finish()
 
-    assert_error(response, 401, "not_authenticated")
+    hidden = assert_error(response, 404, "not_found")
+    assert hidden == assert_error(unknown, 404, "not_found") | {
+        "message": f"No community {private_community.slug!r}."
+    }
 
 
-async def test_private_stream_refuses_a_signed_in_outsider(private_community, outsider_cookie):
+async def test_private_stream_is_unknown_to_a_signed_in_outsider(
+    private_community, outsider_cookie
+):
     response = await get_stream(private_community.slug, {}, {"Cookie": outsider_cookie})
     await response.finish()
 
-    assert_error(response, 403, "forbidden")
+    assert_error(response, 404, "not_found")
 
 
 async def test_token_with_read_scope_gets_member_topics_of_a_private_community(
@@ -204,7 +211,9 @@ async def test_token_with_read_scope_gets_member_topics_of_a_private_community(
     assert response.event_ids() == [1, 3]
 
 
-async def test_token_of_another_community_is_refused(community, private_community):
+async def test_a_private_stream_is_unknown_to_a_token_of_another_community(
+    community, private_community
+):
     issued = await database_sync_to_async(issue_token)(community, "read")
 
     response = await get_stream(
@@ -212,7 +221,7 @@ async def test_token_of_another_community_is_refused(community, private_communit
     )
     await response.finish()
 
-    assert_error(response, 403, "forbidden")
+    assert_error(response, 404, "not_found")
 
 
 async def test_invalid_token_is_refused_with_401(community):
