@@ -112,9 +112,13 @@ def on_tree_changed(community: Community) -> None:
     option of the open vote that was retired or can no longer be chosen leaves the vote now, so
     it can never win; the rest of the plan is made after commit."""
     invalidate_rules(community.pk)
-    progress = lock_active_progress(community.pk)
-    if progress is not None and remove_impossible_options(community, progress.season_id) is None:
-        open_vote_for_following(community, progress)
+    with transaction.atomic():  # the loader's, or its own when called alone
+        progress = lock_active_progress(community.pk)
+        if (
+            progress is not None
+            and remove_impossible_options(community, progress.season_id) is None
+        ):
+            open_vote_for_following(community, progress)
     transaction.on_commit(lambda: ensure_target(community.pk))
 
 
