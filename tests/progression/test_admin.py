@@ -13,8 +13,6 @@ from django.core.management import call_command
 from django.test import Client
 
 from communities.models import Community, Role
-from config.celery import app as celery_app
-from progression import cache as progression_cache
 from progression.models import (
     EngagementWeight,
     Node,
@@ -30,7 +28,7 @@ from progression.weights import weights_for
 from tests.factories import CommunityFactory, MembershipFactory, NodeFactory, UserFactory
 
 # Real commits: the admin's actions call durable services, as in production.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("_eager_tasks")]
 
 PAGES = [
     "node",
@@ -43,17 +41,6 @@ PAGES = [
     "season",
     "votesession",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _eager_tasks():
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager = conf.task_eager_propagates = True
-    progression_cache.clear_local()
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
-    progression_cache.clear_local()
 
 
 @pytest.fixture

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.celery import app as celery_app
-from progression import cache as progression_cache
-from progression import events, ratelimit
+from progression import events
 from progression.integrity import check_integrity
 from progression.models import UnlockProgress, VoteSession
 from progression.services import voting
@@ -16,22 +14,9 @@ from progression.services.state import active_state
 from progression.services.tree import sync_tree
 from realtime.models import OutboxEvent
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("_eager_tasks")]
 
 KEYS = ("alpha", "bravo", "charlie", "delta")
-
-
-@pytest.fixture(autouse=True)
-def _eager_tasks():
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager = conf.task_eager_propagates = True
-    progression_cache.clear_local()
-    ratelimit.reset_local()
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
-    progression_cache.clear_local()
-    ratelimit.reset_local()
 
 
 def tree_file(*keys: str) -> dict:
