@@ -236,9 +236,7 @@ def set_target(
     # What it starts with: the previous target's rollover and anything banked without a target.
     payload.update(auto_selected=auto_selected, source=source, rollover=total - progress.offset)
     realtime.publish(community, events.TOPIC, events.TARGET_SET, payload)
-    options = available_options(community.pk, progress.season_id, exclude={node.key})
-    if len(options) > 1 and open_session(community.pk) is None:
-        start_vote_for_next(community, progress.season_id, options, targetless=False)
+    open_vote_for_following(community, progress)
 
 
 def _still_available(community: Community, season_id: int, node: Node, level: int) -> bool:
