@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 SERVER_ERROR_MESSAGE = "Something went wrong on our side."
 NO_SUCH_ENDPOINT = "No such endpoint."
+BAD_REQUEST_MESSAGE = "Bad request (check the Host header)."
 BEARER_FORMAT = "Authorization must be 'Bearer <token>'."
 
 

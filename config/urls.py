@@ -4,7 +4,12 @@ from django.shortcuts import render
 from django.urls import path, re_path
 
 from config.api import api
-from config.edge import NO_SUCH_ENDPOINT, SERVER_ERROR_MESSAGE, error_response
+from config.edge import (
+    BAD_REQUEST_MESSAGE,
+    NO_SUCH_ENDPOINT,
+    SERVER_ERROR_MESSAGE,
+    error_response,
+)
 from config.health import healthz, readyz
 from progression.views import dashboard, overlay
 from realtime.views import prometheus_metrics
@@ -30,7 +35,7 @@ urlpatterns = [
 def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
     """A bad Host header (or another suspicious request) under /api/ keeps the JSON shape."""
     if request.path.startswith("/api/"):
-        return error_response(400, "invalid", "Bad request (check the Host header).")
+        return error_response(400, "invalid", BAD_REQUEST_MESSAGE)
     from django.views.defaults import bad_request
 
     return bad_request(request, exception)

@@ -145,7 +145,9 @@ def test_a_weight_beyond_the_column_is_a_400_and_the_weight_stays(community, tok
     assert asgi_post(f"{url.rsplit('/', 2)[0]}/engagement", event, tokens).status_code == 200
 
 
-def test_a_bad_host_header_on_the_api_is_a_json_400(client, community):
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_bad_host_header_on_the_api_is_a_json_400(client, community, settings, debug):
+    settings.DEBUG = debug  # `make run` runs with DEBUG on: no debug page either
     response = client.get(f"/api/communities/{community.slug}", HTTP_HOST="bad host!")
 
     assert error_of(response, 400)["code"] == "invalid"
