@@ -88,7 +88,7 @@ def overall_percent(kind: JobKind, stage: str, current: int, total: int) -> floa
     weights = [s.weight for s in kind.stages]
     whole = sum(weights) or 1
     index = kind.stage_index(stage)
-    done = sum(weights[:index])
+    done: float = sum(weights[:index])
     if total > 0:
         done += weights[index] * min(current, total) / total
     if stage == COMPLETE:
