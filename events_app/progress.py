@@ -189,7 +189,7 @@ def event_figures(
     prod_summary = kind_summary(prod)
     asm_summary = kind_summary(asm)
     targets = len(prod) + len(asm)
-    complete = targets > 0 and all(r.complete for r in (*prod, *asm))
+    complete = targets > 0 and all(r.complete for r in prod) and all(r.complete for r in asm)
     status: KindStatus
     if targets == 0:
         status = "none"
