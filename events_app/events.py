@@ -19,7 +19,7 @@ DELIVERY_UPDATED = "events.delivery.updated"
 
 def progress_coalesce_key(event_id: int) -> str:
     """One snapshot per event may replace an older one of the same event, never another's."""
-    return f"event:{event_id}"
+    return f"events.progress:{event_id}"
 
 
 def event_ref(event: Event) -> dict[str, Any]:

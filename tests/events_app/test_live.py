@@ -40,7 +40,7 @@ class TestOutbox:
         runs.record_production_run(community, event.pk, cookies.pk, batches=1)
 
         last = outbox(PROGRESS)[-1]
-        assert last.topic == "events" and last.coalesce_key == f"event:{event.pk}"
+        assert last.topic == "events" and last.coalesce_key == f"events.progress:{event.pk}"
         data = last.data
         assert (data["event_id"], data["name"], data["status"]) == (event.pk, event.name, "live")
         (row,) = data["production"]
