@@ -16,6 +16,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from communities.admin_access import CommunityScoped, CommunityScopedInline, MyCommunitiesFilter
@@ -73,14 +74,36 @@ def _remove_target(event: Event, target: ProductionTarget | AssemblyTarget) -> N
 # --- events ------------------------------------------------------------------------------------
 
 
+class SameCommunityFormSet(BaseInlineFormSet):
+    """Rows may only pick items and bundles of the parent's community (the service would
+    refuse others; said here, on the form, instead)."""
+
+    def clean(self) -> None:
+        super().clean()
+        community_id = getattr(self.instance, "community_id", None)
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            for field in ("item", "bundle"):
+                picked = data.get(field)
+                if picked is not None and picked.community_id != community_id:
+                    form.add_error(
+                        field,
+                        f"Not an {field} of this community."
+                        if field == "item"
+                        else "Not a bundle of this community.",
+                    )
+
+
 class ProductionTargetInline(CommunityScopedInline, admin.TabularInline):
     model = ProductionTarget
+    formset = SameCommunityFormSet
     extra = 0
     readonly_fields = ["completed_at"]
 
 
 class AssemblyTargetInline(CommunityScopedInline, admin.TabularInline):
     model = AssemblyTarget
+    formset = SameCommunityFormSet
     extra = 0
     readonly_fields = ["completed_at"]
 
@@ -176,6 +199,7 @@ class ItemAdmin(CommunityScoped):
 
 class ComponentInline(CommunityScopedInline, admin.TabularInline):
     model = BundleComponent
+    formset = SameCommunityFormSet
     extra = 0
     min_num = 1
     validate_min = True

@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from ninja import Router
 from ninja.responses import Status
 
-from communities.errors import NotFound
+from communities.errors import InvalidInput, NotFound
 from communities.models import Community
 from communities.permissions import Action, can, require
 from communities.selectors import get_community
@@ -227,7 +227,14 @@ def delete_item(request: HttpRequest, slug: str, item_id: int) -> Any:
 
 
 def _components(components: list[Any]) -> dict[int | str, int]:
-    return {c.item: c.quantity for c in components}
+    found: dict[int | str, int] = {}
+    for i, component in enumerate(components):
+        if component.item in found:
+            raise InvalidInput(
+                "An item is listed twice.", fields={f"components.{i}.item": ["listed twice"]}
+            )
+        found[component.item] = component.quantity
+    return found
 
 
 @router.post(

@@ -28,6 +28,7 @@ from events_app.models import (
 )
 from events_app.services.common import (
     conflicts_as_409,
+    find_by_ref,
     get_bundle,
     get_event,
     get_item,
@@ -228,7 +229,7 @@ def _components(community: Community, components: Mapping[int | str, int]) -> di
     problems: dict[str, list[str]] = {}
     for ref, quantity in components.items():
         where = f"components.{ref}"
-        item = Item.objects.filter(community=community, **_ref_lookup(ref)).first()
+        item = find_by_ref(Item.objects.filter(community=community), ref)
         if item is None:
             problems[where] = ["unknown item"]
         elif isinstance(quantity, bool) or not 0 < quantity <= MAX_COUNT:
@@ -240,10 +241,6 @@ def _components(community: Community, components: Mapping[int | str, int]) -> di
     if problems:
         raise InvalidInput("Invalid components.", fields=problems)
     return found
-
-
-def _ref_lookup(ref: int | str) -> dict[str, int | str]:
-    return {"pk": ref} if isinstance(ref, int) else {"name": ref}
 
 
 def _set_components(bundle: Bundle, components: dict[Item, int]) -> None:

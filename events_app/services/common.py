@@ -49,20 +49,21 @@ def lock_event(community: Community, event_id: int) -> Event:
 
 def get_item(community: Community, ref: int | str) -> Item:
     """By id (an int) or by name (a string, exact then case-insensitive)."""
-    found = _by_ref(Item.objects.filter(community=community), ref)
+    found = find_by_ref(Item.objects.filter(community=community), ref)
     if found is None:
         raise NotFound(f"No item {ref!r}.", fields={"item": ["unknown item"]})
     return found
 
 
 def get_bundle(community: Community, ref: int | str) -> Bundle:
-    found = _by_ref(Bundle.objects.filter(community=community), ref)
+    found = find_by_ref(Bundle.objects.filter(community=community), ref)
     if found is None:
         raise NotFound(f"No bundle {ref!r}.", fields={"bundle": ["unknown bundle"]})
     return found
 
 
-def _by_ref(queryset, ref: int | str):  # type: ignore[no-untyped-def]
+def find_by_ref(queryset, ref: int | str):  # type: ignore[no-untyped-def]
+    """An id (int) or a name (str): exact first, then case-insensitive ("Cookies")."""
     if isinstance(ref, int):
         return queryset.filter(pk=ref).first()
     return queryset.filter(name=ref).first() or queryset.filter(name__iexact=ref).first()

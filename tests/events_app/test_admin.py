@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from communities.models import Community, Role
-from events_app.models import Event, Item, ProductionRun, ProductionTarget
+from events_app.models import Bundle, Event, Item, ProductionRun, ProductionTarget
 from events_app.services import catalogue, runs
 from realtime.models import OutboxEvent
 from tests.factories import CommunityFactory, MembershipFactory
@@ -171,3 +171,45 @@ def _empty_inlines() -> dict[str, str]:
             }
         )
     return form
+
+
+def test_a_bundle_added_in_the_admin_goes_through_the_service_with_its_components(owner, demo):
+    cookies = Item.objects.get(community=demo, name="cookies")
+    form = {
+        "community": str(demo.pk),
+        "name": "cookie bag",
+        "description": "",
+        "components-TOTAL_FORMS": "1",
+        "components-INITIAL_FORMS": "0",
+        "components-MIN_NUM_FORMS": "1",
+        "components-MAX_NUM_FORMS": "1000",
+        "components-0-item": str(cookies.pk),
+        "components-0-quantity": "10",
+    }
+    response = owner.post(url("bundle", "add"), form)
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    bag = Bundle.objects.get(community=demo, name="cookie bag")
+    assert list(bag.components.values_list("item__name", "quantity")) == [("cookies", 10)]
+
+
+def test_the_admin_refuses_a_component_of_another_community(owner, demo, other):
+    MembershipFactory(
+        community=other, role=Role.MODERATOR, user=get_user_model().objects.get(username="demo")
+    )
+    foreign = Item.objects.get(community=other)
+    form = {
+        "community": str(demo.pk),
+        "name": "mixed",
+        "description": "",
+        "components-TOTAL_FORMS": "1",
+        "components-INITIAL_FORMS": "0",
+        "components-MIN_NUM_FORMS": "1",
+        "components-MAX_NUM_FORMS": "1000",
+        "components-0-item": str(foreign.pk),
+        "components-0-quantity": "1",
+    }
+    response = owner.post(url("bundle", "add"), form)
+
+    assert response.status_code == 200
+    assert "Not an item of this community" in response.content.decode()

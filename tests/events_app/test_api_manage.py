@@ -235,3 +235,21 @@ def test_another_communitys_token_is_refused(api, community, event, cookies):
     foreign = issue_token(CommunityFactory(), "admin", "ingest").secret
     for method, path, body in _calls(community.slug, event).values():
         assert error_of(api(method, path, body, foreign), 403)
+
+
+def test_a_run_on_a_closed_event_is_a_409(api, community, event, cookies, admin_token):
+    settings = f"{community.slug}/events/{event.pk}/settings"
+    assert api("patch", settings, {"status": "closed"}, admin_token).status_code == 200
+    path = f"{community.slug}/events/{event.pk}/production-runs"
+    assert error_of(api("post", path, RUN, admin_token), 409)["fields"] == {"status": ["closed"]}
+
+
+def test_a_bundle_listing_an_item_twice_is_a_400(api, community, cookies, admin_token):
+    body = {
+        "name": "double",
+        "components": [{"item": "cookies", "quantity": 1}, {"item": cookies.pk, "quantity": 2}],
+    }
+    error = error_of(api("post", f"{community.slug}/bundles", body, admin_token), 400)
+    assert "listed twice" in str(error["fields"])
+    body["components"][1]["item"] = "cookies"
+    assert error_of(api("post", f"{community.slug}/bundles", body, admin_token), 400)
