@@ -39,7 +39,8 @@ from events_app.services.publishing import publish_event_changes
 
 logger = logging.getLogger(__name__)
 R = TypeVar("R", ProductionRun, AssemblyRun)
-MAX_COUNT = 1_000_000  # batches, yields and quantities per run
+MAX_COUNT = 1_000_000  # batches and quantities per run
+MAX_YIELD = 1_000_000_000  # what one run yields or consumes of an item (an int column)
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,10 @@ def record_production_run(
     event = lock_event(community, event_id)
     item = get_item(community, item_ref)
     produced = batches * item.yield_per_batch if actual_yield is None else actual_yield
-    if actual_yield is not None and not 0 <= actual_yield <= MAX_COUNT * 1000:
-        raise InvalidInput("actual_yield is out of range.", fields={"actual_yield": ["0 or more"]})
+    if not 0 <= produced <= MAX_YIELD:
+        raise InvalidInput(
+            f"A run yields 0 to {MAX_YIELD}.", fields={"actual_yield": [f"0 to {MAX_YIELD}"]}
+        )
     if client_run_id:
         earlier = ProductionRun.objects.filter(event=event, client_run_id=client_run_id).first()
         if earlier is not None:
@@ -152,7 +155,12 @@ def _needs(bundle: Bundle, quantity: int) -> dict[Item, int]:
     components = list(bundle.components.select_related("item"))
     if not components:
         raise Conflict(f"Bundle {bundle.name!r} has no components to assemble it from.")
-    return {c.item: c.quantity * quantity for c in components}
+    needs = {c.item: c.quantity * quantity for c in components}
+    if any(need > MAX_YIELD for need in needs.values()):
+        raise InvalidInput(
+            f"A run consumes at most {MAX_YIELD} of an item.", fields={"quantity": ["too large"]}
+        )
+    return needs
 
 
 def available_yield(event: Event, item_ids: list[int]) -> dict[int, int]:

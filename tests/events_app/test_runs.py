@@ -143,3 +143,10 @@ def test_voiding_a_run_of_another_event_is_not_found(community, event, cookies):
     run = runs.record_production_run(community, event.pk, cookies.pk, batches=2).run
     with pytest.raises(NotFound):
         runs.void_production_run(community, other.pk, run.pk, reason="x")
+
+
+def test_a_yield_too_large_for_the_books_is_invalid_not_a_crash(community, event):
+    huge = catalogue.create_item(community, name="sprinkles", yield_per_batch=1_000_000)
+    with pytest.raises(InvalidInput):
+        runs.record_production_run(community, event.pk, huge.pk, batches=1_000_000)
+    assert not ProductionRun.objects.exists()
