@@ -28,10 +28,14 @@ def publish_event_changes(event: Event, *, reason: str) -> EventFigures:
     """Marks and announces completions and reopenings, then the coalesced progress snapshot.
     `reason` says what kind of write it was (`production_run`, `void`, `target`, ...)."""
     figures = figures_for_events([event.pk])[event.pk]
+    marked = _marked(ProductionTarget.objects.filter(event=event))
     for prod in figures.production:
-        _flip(event, ProductionTarget.objects.filter(pk=prod.target_id), prod, reason)
+        if prod.complete != marked.get(prod.target_id):
+            _flip(event, ProductionTarget.objects.filter(pk=prod.target_id), prod, reason)
+    marked = _marked(AssemblyTarget.objects.filter(event=event))
     for asm in figures.assembly:
-        _flip(event, AssemblyTarget.objects.filter(pk=asm.target_id), asm, reason)
+        if asm.complete != marked.get(asm.target_id):
+            _flip(event, AssemblyTarget.objects.filter(pk=asm.target_id), asm, reason)
     _flip_event(event, figures, reason)
     realtime.publish(
         event.community,
@@ -50,6 +54,12 @@ def publish_delivery(delivery: Delivery, event: Event, *, previous_status: str |
         events.DELIVERY_UPDATED,
         events.delivery_payload(delivery, previous_status=previous_status),
     )
+
+
+def _marked(targets: QuerySet[Model]) -> dict[int, bool]:
+    """Which targets are marked complete now: only those whose figures disagree are updated
+    (the conditional UPDATE in `_mark` still decides who announces)."""
+    return {pk: at is not None for pk, at in targets.values_list("pk", "completed_at")}
 
 
 def _mark(rows: QuerySet[Model], complete: bool) -> bool:
@@ -75,6 +85,8 @@ def _flip(
 
 
 def _flip_event(event: Event, figures: EventFigures, reason: str) -> None:
+    if figures.complete == (event.completed_at is not None):  # read under the event's lock
+        return
     if not _mark(Event.objects.filter(pk=event.pk), figures.complete):
         return
     kind = events.EVENT_COMPLETED if figures.complete else events.EVENT_REOPENED
