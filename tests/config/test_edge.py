@@ -275,6 +275,36 @@ def _operations() -> list[tuple[str, str]]:
     ]
 
 
+class _PathParams(dict):
+    """Any other path parameter (`event_id`, `item_id`, ...) is a plausible id: 1."""
+
+    def __missing__(self, key: str) -> str:
+        return "1"
+
+
+# Valid bodies of the events app's writes: the answer must be the 404 of the slug, not a 400.
+_EVENTS = "/api/communities/{slug}/events"
+_EVENTS_APP_BODIES = {
+    f"POST {_EVENTS}/new": {"name": "x", "starts_on": "2026-12-01", "ends_on": "2026-12-01"},
+    f"PATCH {_EVENTS}/{{event_id}}/settings": {"name": "x"},
+    "POST /api/communities/{slug}/items": {"name": "x"},
+    "PATCH /api/communities/{slug}/items/{item_id}": {"name": "x"},
+    "POST /api/communities/{slug}/bundles": {
+        "name": "x",
+        "components": [{"item": 1, "quantity": 1}],
+    },
+    "PATCH /api/communities/{slug}/bundles/{bundle_id}": {"name": "x"},
+    f"PUT {_EVENTS}/{{event_id}}/production-targets/{{item_id}}": {"target_batches": 1},
+    f"PUT {_EVENTS}/{{event_id}}/assembly-targets/{{bundle_id}}": {"target_quantity": 1},
+    f"POST {_EVENTS}/{{event_id}}/production-runs": {"item": 1, "batches": 1},
+    f"POST {_EVENTS}/{{event_id}}/assembly-runs": {"bundle": 1, "quantity": 1},
+    f"POST {_EVENTS}/{{event_id}}/production-runs/{{run_id}}/void": {"reason": "x"},
+    f"POST {_EVENTS}/{{event_id}}/assembly-runs/{{run_id}}/void": {"reason": "x"},
+    f"POST {_EVENTS}/{{event_id}}/deliveries": {"recipient": "x", "bundle": 1},
+    f"POST {_EVENTS}/{{event_id}}/deliveries/{{delivery_id}}/status": {"status": "ready"},
+}
+
+
 @pytest.mark.parametrize(("method", "path"), _operations())
 @pytest.mark.parametrize("caller", ["anonymous", "token_elsewhere"])
 def test_outsiders_get_the_unknown_slug_answer_for_a_private_community(
@@ -288,11 +318,13 @@ def test_outsiders_get_the_unknown_slug_answer_for_a_private_community(
         "POST /api/communities/{slug}/votes": {"option": 1, "platform_user_id": "a"},
         "POST /api/communities/{slug}/nodes/{key}/relock": {},
         "PUT /api/communities/{slug}/weights/{metric}": {"weight": "1"},
+        **_EVENTS_APP_BODIES,
     }.get(f"{method} {path}")
     before = written()
 
     def call(slug: str):
-        url = path.format(slug=slug, key="first", metric="message", platform_user_id="a")
+        names = _PathParams(slug=slug, key="first", metric="message", platform_user_id="a")
+        url = path.format_map(names)
         return request(method, url, body, token)
 
     hidden, unknown = call(private_community.slug), call("no-such-hub")

@@ -102,6 +102,21 @@ def load_demo_tree(community: Community) -> Any:
     return report
 
 
+def load_demo_event(community: Community) -> Any:
+    """Loads the demo bake-along (events_app/demo/bake_along.yaml) into a community that has no
+    events yet, so the events pages and the `events` topic have something to show."""
+    from django.conf import settings
+
+    from events_app.event_file import read_event_file
+    from events_app.models import Event
+    from events_app.services.loading import load_event
+
+    if Event.objects.filter(community=community).exists():
+        return None
+    path = settings.BASE_DIR / "events_app" / "demo" / "bake_along.yaml"
+    return load_event(community, read_event_file(path, community))
+
+
 class Command(BaseCommand):
     help = "Creates the demo community, its owner and a bot token; safe to run again."
 
@@ -112,9 +127,12 @@ class Command(BaseCommand):
             membership_created = ensure_membership(community, user)
             token, secret = ensure_token(community, user)
         tree_report = load_demo_tree(community)
+        event_report = load_demo_event(community)
         # Printed only after commit: a secret for a rolled-back token would be useless.
         if tree_report is not None:
             self.stdout.write(f"loaded the demo tree: {len(tree_report.created)} nodes")
+        if event_report is not None:
+            self.stdout.write(f"loaded the demo event: {len(event_report.created)} rows")
         if community_created:
             self.stdout.write(f"created community {community.slug} ({community.name}, public)")
         if membership_created:
@@ -124,7 +142,14 @@ class Command(BaseCommand):
         if secret is not None:
             self.stdout.write(f"demo ingest token: {secret}")
             self.stdout.write("Copy it now; the secret is not stored and will not be shown again.")
-        if not (community_created or membership_created or password or secret or tree_report):
+        if not (
+            community_created
+            or membership_created
+            or password
+            or secret
+            or tree_report
+            or event_report
+        ):
             self.stdout.write(
                 f"Demo already exists: user {user.get_username()}, community {community.slug}, "
                 f"token {token.name} ({token.prefix}…). Nothing changed."
