@@ -15,7 +15,7 @@ What the figures mean is not decided here: `events_app/progress.py` builds them 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from django.core import signing
 from django.db import connection, transaction
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -34,7 +34,9 @@ from events_app.models import (
     AssemblyConsumption,
     AssemblyRun,
     AssemblyTarget,
+    Bundle,
     Delivery,
+    DeliveryStatus,
     Event,
     Item,
     ProductionRun,
@@ -50,6 +52,7 @@ MAX_LIMIT = 200
 _CURSOR_SALT = "events_app.list_events.cursor"
 _MAX_ID = 2**63 - 1
 _EVENT_FIELDS = ("id", "name", "starts_on", "ends_on", "status", "description")
+_DELIVERY_PREFIX = "deliveries_"
 
 
 @dataclass(frozen=True)
@@ -112,53 +115,42 @@ def read_snapshot() -> Iterator[None]:
         yield
 
 
-# --- Figures: four grouped queries whatever the number of events and targets ------------------
+# --- Figures: three grouped queries whatever the number of events and targets -----------------
 
 
-def _sum_of_live_runs(
-    model: type[ProductionRun] | type[AssemblyRun], field: str, **match: Any
-) -> Any:
-    """Sum of `field` over the non-voided runs matching the outer target (0 when none)."""
-    runs = (
-        model.objects.filter(voided_at__isnull=True, **{k: OuterRef(v) for k, v in match.items()})
-        .order_by()
-        .values("event_id")
-        .annotate(total=Sum(field))
-        .values("total")
-    )
-    return Coalesce(Subquery(runs, output_field=IntegerField()), Value(0))
+def _in_list(event_ids: Sequence[int]) -> str:
+    return ", ".join(["%s"] * len(event_ids))
 
 
-def _production_rows(event_ids: Sequence[int]) -> QuerySet[ProductionTarget, tuple[Any, ...]]:
-    match = {"event_id": "event_id", "item_id": "item_id"}
-    return (
-        ProductionTarget.objects.filter(event_id__in=event_ids)
-        .annotate(
-            produced_batches=_sum_of_live_runs(ProductionRun, "batches", **match),
-            produced_yield=_sum_of_live_runs(ProductionRun, "actual_yield", **match),
-        )
-        .order_by("event_id", "item__name", "id")
-        .values_list(
-            "event_id",
-            "id",
-            "item_id",
-            "item__name",
-            "item__unit",
-            "target_batches",
-            "produced_batches",
-            "produced_yield",
-        )
-    )
-
-
-def _assembly_rows(event_ids: Sequence[int]) -> QuerySet[AssemblyTarget, tuple[Any, ...]]:
-    match = {"event_id": "event_id", "bundle_id": "bundle_id"}
-    return (
-        AssemblyTarget.objects.filter(event_id__in=event_ids)
-        .annotate(assembled=_sum_of_live_runs(AssemblyRun, "quantity", **match))
-        .order_by("event_id", "bundle__name", "id")
-        .values_list("event_id", "id", "bundle_id", "bundle__name", "target_quantity", "assembled")
-    )
+def _target_rows(event_ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """Both kinds of targets of the events with the sums of their live (non-voided) runs, in
+    one query: (kind, event, target id, item or bundle id, its name, unit, target, done, yield).
+    Each sum is a correlated lookup on the runs' (event, item|bundle) index."""
+    marks = _in_list(event_ids)
+    prod, asm = ProductionRun._meta.db_table, AssemblyRun._meta.db_table
+    sql = f"""
+        SELECT 'p' AS kind, t.event_id AS event_id, t.id AS id, t.item_id, i.name AS name,
+               i.unit, t.target_batches,
+               COALESCE((SELECT SUM(r.batches) FROM {prod} r WHERE r.event_id = t.event_id
+                         AND r.item_id = t.item_id AND r.voided_at IS NULL), 0),
+               COALESCE((SELECT SUM(r.actual_yield) FROM {prod} r WHERE r.event_id = t.event_id
+                         AND r.item_id = t.item_id AND r.voided_at IS NULL), 0)
+        FROM {ProductionTarget._meta.db_table} t
+        JOIN {Item._meta.db_table} i ON i.id = t.item_id
+        WHERE t.event_id IN ({marks})
+        UNION ALL
+        SELECT 'a', t.event_id, t.id, t.bundle_id, b.name, '', t.target_quantity,
+               COALESCE((SELECT SUM(r.quantity) FROM {asm} r WHERE r.event_id = t.event_id
+                         AND r.bundle_id = t.bundle_id AND r.voided_at IS NULL), 0),
+               0
+        FROM {AssemblyTarget._meta.db_table} t
+        JOIN {Bundle._meta.db_table} b ON b.id = t.bundle_id
+        WHERE t.event_id IN ({marks})
+        ORDER BY event_id, kind DESC, name, id
+    """  # noqa: S608 - table names from the models, values as parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*event_ids, *event_ids])
+        return list(cursor.fetchall())
 
 
 def _delivery_rows(event_ids: Sequence[int]) -> QuerySet[Delivery, tuple[Any, ...]]:
@@ -175,7 +167,7 @@ def _availability_rows(event_ids: Sequence[int]) -> list[tuple[Any, ...]]:
     """Per event and item: yield of its live production runs, and what its live assembly runs
     consumed. One pass over both (UNION ALL): an item consumed whose production was voided
     since still shows, with a negative balance, instead of vanishing."""
-    marks = ", ".join(["%s"] * len(event_ids))
+    marks = _in_list(event_ids)
     sql = f"""
         SELECT u.event_id, u.item_id, i.name, SUM(u.produced), SUM(u.consumed)
         FROM (
@@ -199,38 +191,51 @@ def _availability_rows(event_ids: Sequence[int]) -> list[tuple[Any, ...]]:
 
 
 def figures_for_events(event_ids: Sequence[int]) -> dict[int, EventFigures]:
-    """Every asked event's figures (an unknown or empty one: kinds "none"), in four queries,
-    on the current connection and in the current transaction (none of its own)."""
+    """Every asked event's figures (an unknown or empty one: kinds "none"), in three queries
+    (targets with their sums, deliveries by status, availability) whatever the number of events
+    and targets, on the current connection and in the current transaction (none of its own:
+    a writer calling it inside its atomic block sees its own uncommitted runs)."""
     ids = list(dict.fromkeys(int(pk) for pk in event_ids))
     if not ids:
         return {}
-    production: dict[int, list[progress.ProductionProgress]] = defaultdict(list)
-    for event_id, pk, item_id, item, unit, target, batches, produced in _production_rows(ids):
-        production[event_id].append(
-            progress.production_progress(
-                target_id=pk,
-                item_id=item_id,
-                item=item,
-                unit=unit,
-                target_batches=target,
-                produced_batches=int(batches),
-                produced_yield=int(produced),
-            )
-        )
-    assembly: dict[int, list[progress.AssemblyProgress]] = defaultdict(list)
-    for event_id, pk, bundle_id, bundle, target, assembled in _assembly_rows(ids):
-        assembly[event_id].append(
-            progress.assembly_progress(
-                target_id=pk,
-                bundle_id=bundle_id,
-                bundle=bundle,
-                target_quantity=target,
-                assembled=int(assembled),
-            )
-        )
     deliveries: dict[int, dict[str, int]] = defaultdict(dict)
     for event_id, status, count in _delivery_rows(ids):
         deliveries[event_id][status] = int(count)
+    return _figures(ids, deliveries)
+
+
+def _figures(
+    ids: list[int], deliveries: Mapping[int, Mapping[str, int]]
+) -> dict[int, EventFigures]:
+    """The figures from two queries (the targets, the availability) and the deliveries already
+    counted (by `figures_for_events`, or by the page query of a list)."""
+    if not ids:
+        return {}
+    production: dict[int, list[progress.ProductionProgress]] = defaultdict(list)
+    assembly: dict[int, list[progress.AssemblyProgress]] = defaultdict(list)
+    for kind, event_id, pk, ref_id, name, unit, target, done, produced in _target_rows(ids):
+        if kind == "p":
+            production[event_id].append(
+                progress.production_progress(
+                    target_id=pk,
+                    item_id=ref_id,
+                    item=name,
+                    unit=unit,
+                    target_batches=target,
+                    produced_batches=int(done),
+                    produced_yield=int(produced),
+                )
+            )
+        else:
+            assembly[event_id].append(
+                progress.assembly_progress(
+                    target_id=pk,
+                    bundle_id=ref_id,
+                    bundle=name,
+                    target_quantity=target,
+                    assembled=int(done),
+                )
+            )
     available: dict[int, list[progress.ItemAvailability]] = defaultdict(list)
     for event_id, item_id, item, produced, consumed in _availability_rows(ids):
         available[event_id].append(
@@ -326,9 +331,42 @@ def _page_query(
     return events.order_by("starts_on", "name", "id")
 
 
+def _delivery_counts() -> dict[str, Any]:
+    """Per delivery status, the event's number of deliveries in it: the page query carries
+    them (one correlated count each), which saves the list and the detail a query."""
+    return {
+        f"{_DELIVERY_PREFIX}{status}": Coalesce(
+            Subquery(
+                Delivery.objects.filter(event_id=OuterRef("pk"), status=status)
+                .order_by()
+                .values("event_id")
+                .annotate(n=Count("id"))
+                .values("n"),
+                output_field=IntegerField(),
+            ),
+            Value(0),
+        )
+        for status in DeliveryStatus.values
+    }
+
+
+def _rows(events: QuerySet[Event]) -> QuerySet[Event, dict[str, Any]]:
+    return events.values(*_EVENT_FIELDS, **_delivery_counts())
+
+
 def _with_figures(rows: Sequence[dict[str, Any]]) -> list[EventWithFigures]:
-    figures = figures_for_events([row["id"] for row in rows])
-    return [EventWithFigures(**row, figures=figures[row["id"]]) for row in rows]
+    deliveries: dict[int, dict[str, int]] = {}
+    events: list[dict[str, Any]] = []
+    for row in rows:
+        counts = {
+            k.removeprefix(_DELIVERY_PREFIX): int(row.pop(k))
+            for k in list(row)
+            if k.startswith(_DELIVERY_PREFIX)
+        }
+        deliveries[row["id"]] = counts
+        events.append(row)
+    figures = _figures([row["id"] for row in events], deliveries)
+    return [EventWithFigures(**row, figures=figures[row["id"]]) for row in events]
 
 
 def list_events(
@@ -342,14 +380,16 @@ def list_events(
 ) -> EventPage:
     """A page of the community's events with their figures, ordered by start date, name, id.
 
-    Six queries at most whatever the page size and the number of targets: the isolation
-    statement (PostgreSQL, when this opens the transaction), the page, then the four of
-    `figures_for_events`. The API caps `limit` at MAX_LIMIT; callers in-process may ask more.
+    The same queries whatever the page size and the number of targets: the page (with its
+    delivery counts), the targets of each kind with their sums, the availability; plus the
+    transaction's own statements when this opens it (PostgreSQL: the isolation statement; SQLite:
+    BEGIN and COMMIT, which it logs as queries): 5 on PostgreSQL, 6 on SQLite. The API caps
+    `limit` at MAX_LIMIT; callers in-process may ask more.
     """
     position = _check_list_input(when, date_from, date_to, cursor, limit)
     with read_snapshot():
         query = _page_query(community, when, date_from, date_to, position)
-        rows = list(query.values(*_EVENT_FIELDS)[: limit + 1])
+        rows = list(_rows(query)[: limit + 1])
         page = _with_figures(rows[:limit])
     last = page[-1] if len(rows) > limit else None
     return EventPage(
@@ -363,11 +403,11 @@ def list_events(
 
 
 def event_detail(community: Community, event_id: int) -> EventWithFigures:
-    """One event of the community with its figures, read in one snapshot (six queries at most).
+    """One event of the community with its figures, read in one snapshot (as many queries as a list).
     Another community's event is as unknown as a missing one."""
     with read_snapshot():
         rows = (
-            list(Event.objects.filter(community=community, pk=event_id).values(*_EVENT_FIELDS))
+            list(_rows(Event.objects.filter(community=community, pk=event_id)))
             if 0 < event_id <= _MAX_ID
             else []
         )

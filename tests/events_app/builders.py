@@ -6,6 +6,7 @@ read): an event, its items, bundles, targets, runs (voided or not), consumption,
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from datetime import date, timedelta
 
@@ -24,6 +25,8 @@ from events_app.models import (
     ProductionRun,
     ProductionTarget,
 )
+
+_batches = itertools.count(1)
 
 
 def today() -> date:
@@ -101,12 +104,13 @@ def seed_events(
 ) -> list[Event]:
     """`count` events, each with the same targets, runs, consumption and two deliveries."""
     first = start or today()
+    tag = next(_batches)  # each call its own names: a community may be seeded again
     items = Item.objects.bulk_create(
-        Item(community=community, name=f"item {n:03}", yield_per_batch=10)
+        Item(community=community, name=f"item {tag}.{n:03}", yield_per_batch=10)
         for n in range(production_targets)
     )
     bundles = Bundle.objects.bulk_create(
-        Bundle(community=community, name=f"bundle {n:03}") for n in range(assembly_targets)
+        Bundle(community=community, name=f"bundle {tag}.{n:03}") for n in range(assembly_targets)
     )
     BundleComponent.objects.bulk_create(
         BundleComponent(bundle=b, item=items[0], quantity=1) for b in bundles
@@ -114,7 +118,7 @@ def seed_events(
     events = Event.objects.bulk_create(
         Event(
             community=community,
-            name=f"event {n:05}",
+            name=f"event {tag}.{n:05}",
             starts_on=first + timedelta(days=n % 300),
             ends_on=first + timedelta(days=n % 300 + 1),
         )
