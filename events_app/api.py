@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
+import orjson
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
@@ -40,6 +41,12 @@ _CSV_RESPONSE = {
 }
 
 
+def _json(document: Any) -> HttpResponse:
+    """orjson writes the figures' dataclasses and dates directly: a page of 200 events is
+    about 1 MB of JSON, and `asdict` + the standard encoder cost more than the whole read."""
+    return HttpResponse(orjson.dumps(document), content_type="application/json")
+
+
 def _community(request: HttpRequest, slug: str) -> Community:
     community = get_community(slug)
     require(request.actor, Action.READ, community)  # type: ignore[attr-defined]
@@ -63,7 +70,7 @@ def list_events(
     date_to: date | None = _TO,
     cursor: str | None = _CURSOR,
     limit: int = _LIMIT,
-) -> Any:
+) -> HttpResponse:
     page = selectors.list_events(
         _community(request, slug),
         when=when,
@@ -72,7 +79,7 @@ def list_events(
         cursor=cursor,
         limit=limit,
     )
-    return page.as_json()
+    return _json(page.as_document())
 
 
 @router.get(
@@ -81,8 +88,8 @@ def list_events(
     summary="One event with its progress, deliveries and items available",
     openapi_extra=OPTIONAL_AUTH,
 )
-def get_event(request: HttpRequest, slug: str, event_id: int) -> Any:
-    return selectors.event_detail(_community(request, slug), event_id).as_json()
+def get_event(request: HttpRequest, slug: str, event_id: int) -> HttpResponse:
+    return _json(selectors.event_detail(_community(request, slug), event_id).as_document())
 
 
 @router.get(

@@ -65,17 +65,17 @@ class EventWithFigures:
     description: str
     figures: EventFigures
 
-    def as_json(self) -> dict[str, Any]:
-        body = self.figures.as_json()
-        body.pop("event_id")
+    def as_document(self) -> dict[str, Any]:
+        """The event as the API answers it, its figures left as their dataclasses: orjson
+        writes those as `EventFigures.as_json()` would, ten times faster than `asdict`."""
         return {
             "id": self.id,
             "name": self.name,
-            "starts_on": self.starts_on.isoformat(),
-            "ends_on": self.ends_on.isoformat(),
+            "starts_on": self.starts_on,
+            "ends_on": self.ends_on,
             "status": self.status,
             "description": self.description,
-            "progress": body,
+            "progress": self.figures,
         }
 
 
@@ -88,13 +88,13 @@ class EventPage:
     date_to: date | None
     limit: int
 
-    def as_json(self) -> dict[str, Any]:
+    def as_document(self) -> dict[str, Any]:
         return {
-            "events": [event.as_json() for event in self.events],
+            "events": [event.as_document() for event in self.events],
             "next_cursor": self.next_cursor,
             "when": self.when,
-            "from": self.date_from.isoformat() if self.date_from else None,
-            "to": self.date_to.isoformat() if self.date_to else None,
+            "from": self.date_from,
+            "to": self.date_to,
             "limit": self.limit,
         }
 
@@ -115,41 +115,87 @@ def read_snapshot() -> Iterator[None]:
         yield
 
 
-# --- Figures: three grouped queries whatever the number of events and targets -----------------
+# --- Figures: two queries whatever the number of events and targets ---------------------------
 
 
-def _in_list(event_ids: Sequence[int]) -> str:
-    return ", ".join(["%s"] * len(event_ids))
+def _event_filter(column: str, event_ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """`column` among the asked events: one array parameter on PostgreSQL (a list of
+    placeholders there costs the driver more than the query), placeholders on SQLite."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(event_ids)]
+    return f"{column} IN ({', '.join(['%s'] * len(event_ids))})", list(event_ids)
 
 
-def _target_rows(event_ids: Sequence[int]) -> list[tuple[Any, ...]]:
-    """Both kinds of targets of the events with the sums of their live (non-voided) runs, in
-    one query: (kind, event, target id, item or bundle id, its name, unit, target, done, yield).
-    Each sum is a correlated lookup on the runs' (event, item|bundle) index."""
-    marks = _in_list(event_ids)
-    prod, asm = ProductionRun._meta.db_table, AssemblyRun._meta.db_table
-    sql = f"""
-        SELECT 'p' AS kind, t.event_id AS event_id, t.id AS id, t.item_id, i.name AS name,
-               i.unit, t.target_batches,
-               COALESCE((SELECT SUM(r.batches) FROM {prod} r WHERE r.event_id = t.event_id
-                         AND r.item_id = t.item_id AND r.voided_at IS NULL), 0),
-               COALESCE((SELECT SUM(r.actual_yield) FROM {prod} r WHERE r.event_id = t.event_id
-                         AND r.item_id = t.item_id AND r.voided_at IS NULL), 0)
-        FROM {ProductionTarget._meta.db_table} t
-        JOIN {Item._meta.db_table} i ON i.id = t.item_id
-        WHERE t.event_id IN ({marks})
+def _figure_rows(event_ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """Everything but the deliveries, in one query, as rows of
+    (kind, event, id, item or bundle id, name, unit, target, done, produced):
+
+    - 'p', a production target: target batches, batches produced, yield produced;
+    - 'a', an assembly target: target quantity, bundles assembled;
+    - 's', an item's stock in the event: yield produced, consumed by assembly.
+
+    The live (non-voided) runs are summed per (event, item|bundle) once (`produced` serves both
+    the targets and the stock), then joined: a correlated sum per target was three times slower
+    at 200 events. An item consumed whose production was voided since still shows in the
+    stock, with a negative balance, instead of vanishing.
+    """
+    tables = {
+        "prun": ProductionRun._meta.db_table,
+        "arun": AssemblyRun._meta.db_table,
+        "cons": AssemblyConsumption._meta.db_table,
+        "ptarget": ProductionTarget._meta.db_table,
+        "atarget": AssemblyTarget._meta.db_table,
+        "item": Item._meta.db_table,
+        "bundle": Bundle._meta.db_table,
+    }
+    where: list[str] = []
+    params: list[Any] = []
+    for column in ("event_id", "c.event_id", "event_id", "t.event_id", "t.event_id"):
+        clause, values = _event_filter(column, event_ids)
+        where.append(clause)
+        params += values
+    sql = """
+        WITH produced AS (
+            SELECT event_id, item_id, SUM(batches) AS batches, SUM(actual_yield) AS yield
+            FROM {prun} WHERE voided_at IS NULL AND {w0}
+            GROUP BY event_id, item_id
+        ), consumed AS (
+            SELECT c.event_id, c.item_id, SUM(c.quantity) AS quantity
+            FROM {cons} c JOIN {arun} r ON r.id = c.run_id
+            WHERE r.voided_at IS NULL AND {w1}
+            GROUP BY c.event_id, c.item_id
+        ), assembled AS (
+            SELECT event_id, bundle_id, SUM(quantity) AS quantity
+            FROM {arun} WHERE voided_at IS NULL AND {w2}
+            GROUP BY event_id, bundle_id
+        )
+        SELECT 'p', t.event_id, t.id, t.item_id, i.name, i.unit, t.target_batches,
+               COALESCE(p.batches, 0), COALESCE(p.yield, 0)
+        FROM {ptarget} t
+        JOIN {item} i ON i.id = t.item_id
+        LEFT JOIN produced p ON p.event_id = t.event_id AND p.item_id = t.item_id
+        WHERE {w3}
         UNION ALL
         SELECT 'a', t.event_id, t.id, t.bundle_id, b.name, '', t.target_quantity,
-               COALESCE((SELECT SUM(r.quantity) FROM {asm} r WHERE r.event_id = t.event_id
-                         AND r.bundle_id = t.bundle_id AND r.voided_at IS NULL), 0),
-               0
-        FROM {AssemblyTarget._meta.db_table} t
-        JOIN {Bundle._meta.db_table} b ON b.id = t.bundle_id
-        WHERE t.event_id IN ({marks})
-        ORDER BY event_id, kind DESC, name, id
-    """  # noqa: S608 - table names from the models, values as parameters
+               COALESCE(a.quantity, 0), 0
+        FROM {atarget} t
+        JOIN {bundle} b ON b.id = t.bundle_id
+        LEFT JOIN assembled a ON a.event_id = t.event_id AND a.bundle_id = t.bundle_id
+        WHERE {w4}
+        UNION ALL
+        SELECT 's', s.event_id, s.item_id, s.item_id, i.name, '', 0,
+               SUM(s.consumed), SUM(s.produced)
+        FROM (
+            SELECT event_id, item_id, yield AS produced, 0 AS consumed FROM produced
+            UNION ALL
+            SELECT event_id, item_id, 0, quantity FROM consumed
+        ) s
+        JOIN {item} i ON i.id = s.item_id
+        GROUP BY s.event_id, s.item_id, i.name
+        ORDER BY 2, 1, 5, 3
+    """.format(**tables, **{f"w{n}": clause for n, clause in enumerate(where)})  # noqa: S608 - tables from the models, values as parameters
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*event_ids, *event_ids])
+        cursor.execute(sql, params)
         return list(cursor.fetchall())
 
 
@@ -163,38 +209,11 @@ def _delivery_rows(event_ids: Sequence[int]) -> QuerySet[Delivery, tuple[Any, ..
     )
 
 
-def _availability_rows(event_ids: Sequence[int]) -> list[tuple[Any, ...]]:
-    """Per event and item: yield of its live production runs, and what its live assembly runs
-    consumed. One pass over both (UNION ALL): an item consumed whose production was voided
-    since still shows, with a negative balance, instead of vanishing."""
-    marks = _in_list(event_ids)
-    sql = f"""
-        SELECT u.event_id, u.item_id, i.name, SUM(u.produced), SUM(u.consumed)
-        FROM (
-            SELECT p.event_id AS event_id, p.item_id AS item_id,
-                   p.actual_yield AS produced, 0 AS consumed
-            FROM {ProductionRun._meta.db_table} p
-            WHERE p.voided_at IS NULL AND p.event_id IN ({marks})
-            UNION ALL
-            SELECT c.event_id, c.item_id, 0, c.quantity
-            FROM {AssemblyConsumption._meta.db_table} c
-            JOIN {AssemblyRun._meta.db_table} r ON r.id = c.run_id
-            WHERE r.voided_at IS NULL AND c.event_id IN ({marks})
-        ) u
-        JOIN {Item._meta.db_table} i ON i.id = u.item_id
-        GROUP BY u.event_id, u.item_id, i.name
-        ORDER BY u.event_id, i.name, u.item_id
-    """  # noqa: S608 - table names from the models, values as parameters
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*event_ids, *event_ids])
-        return list(cursor.fetchall())
-
-
 def figures_for_events(event_ids: Sequence[int]) -> dict[int, EventFigures]:
-    """Every asked event's figures (an unknown or empty one: kinds "none"), in three queries
-    (targets with their sums, deliveries by status, availability) whatever the number of events
-    and targets, on the current connection and in the current transaction (none of its own:
-    a writer calling it inside its atomic block sees its own uncommitted runs)."""
+    """Every asked event's figures (an unknown or empty one: kinds "none"), in two queries (the
+    deliveries by status; the targets with their sums and the stock) whatever the number of
+    events and targets, on the current connection and in the current transaction (none of its
+    own: a writer calling it inside its atomic block sees its own uncommitted runs)."""
     ids = list(dict.fromkeys(int(pk) for pk in event_ids))
     if not ids:
         return {}
@@ -207,13 +226,14 @@ def figures_for_events(event_ids: Sequence[int]) -> dict[int, EventFigures]:
 def _figures(
     ids: list[int], deliveries: Mapping[int, Mapping[str, int]]
 ) -> dict[int, EventFigures]:
-    """The figures from two queries (the targets, the availability) and the deliveries already
-    counted (by `figures_for_events`, or by the page query of a list)."""
+    """The figures from one query and the deliveries already counted (by `figures_for_events`,
+    or by the page query of a list)."""
     if not ids:
         return {}
     production: dict[int, list[progress.ProductionProgress]] = defaultdict(list)
     assembly: dict[int, list[progress.AssemblyProgress]] = defaultdict(list)
-    for kind, event_id, pk, ref_id, name, unit, target, done, produced in _target_rows(ids):
+    available: dict[int, list[progress.ItemAvailability]] = defaultdict(list)
+    for kind, event_id, pk, ref_id, name, unit, target, done, produced in _figure_rows(ids):
         if kind == "p":
             production[event_id].append(
                 progress.production_progress(
@@ -226,7 +246,7 @@ def _figures(
                     produced_yield=int(produced),
                 )
             )
-        else:
+        elif kind == "a":
             assembly[event_id].append(
                 progress.assembly_progress(
                     target_id=pk,
@@ -236,17 +256,16 @@ def _figures(
                     assembled=int(done),
                 )
             )
-    available: dict[int, list[progress.ItemAvailability]] = defaultdict(list)
-    for event_id, item_id, item, produced, consumed in _availability_rows(ids):
-        available[event_id].append(
-            progress.ItemAvailability(
-                item_id=item_id,
-                item=item,
-                produced_yield=int(produced),
-                consumed=int(consumed),
-                available=int(produced) - int(consumed),
+        else:
+            available[event_id].append(
+                progress.ItemAvailability(
+                    item_id=ref_id,
+                    item=name,
+                    produced_yield=int(produced),
+                    consumed=int(done),
+                    available=int(produced) - int(done),
+                )
             )
-        )
     return {
         pk: progress.event_figures(
             event_id=pk,

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import timedelta
 
 import pytest
 
+from events_app.selectors import figures_for_events
 from realtime.access import snapshot_urls
 from tests.events_app import builders as b
 from tests.factories import CommunityFactory, MembershipFactory, UserFactory, issue_token
@@ -110,6 +112,8 @@ def test_the_list_answers_each_event_with_its_figures(client, community, stocked
     assert (progress["status"], progress["complete"]) == ("in_progress", False)
     detail = client.get(f"/api/communities/{community.slug}/events/{stocked.pk}").json()
     assert detail == event
+    # The same shape as `EventFigures.as_json()`, which the stream payloads carry.
+    assert progress == json.loads(json.dumps(figures_for_events([stocked.pk])[stocked.pk].as_json()))
 
 
 def error_of(answer, status):

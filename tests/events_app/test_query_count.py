@@ -3,7 +3,7 @@ targets each: the seed asked once per target per event (12,015 queries for 500 e
 
 Counted with CaptureQueriesContext on whichever database the run has (SQLite embedded,
 PostgreSQL in the real-services run), everything counted, the transaction's BEGIN and COMMIT
-included: 6 on PostgreSQL (BEGIN, the isolation statement, three reads, COMMIT), 5 on SQLite.
+included: 5 on PostgreSQL (BEGIN, the isolation statement, two reads, COMMIT), 4 on SQLite.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.factories import CommunityFactory, issue_token
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SELECTOR_BUDGET = 6
-DATA_QUERIES = 3  # the page with its delivery counts, the targets with their sums, availability
+DATA_QUERIES = 2  # the page with its delivery counts; the targets with their sums and the stock
 
 
 def snapshot_statements() -> int:
@@ -60,7 +60,7 @@ def test_thirty_targets_per_event_cost_no_more_queries_than_three():
     assert few_count == many_count <= SELECTOR_BUDGET
     detail_count, _ = _count(lambda: event_detail(crowded_community, many[3].pk))
     assert detail_count == many_count
-    assert _count(lambda: figures_for_events([e.pk for e in few + many]))[0] == 3
+    assert _count(lambda: figures_for_events([e.pk for e in few + many]))[0] == 2
 
 
 def test_a_page_of_an_empty_list_costs_no_figures_queries():
