@@ -12,16 +12,44 @@ from typing import Any, Literal
 
 import orjson
 from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router
+from ninja import Query, Router, Schema
+from pydantic import Field, create_model
 
 from communities.models import Community
 from communities.permissions import Action, require
 from communities.selectors import get_community
 from config.schemas import OPTIONAL_AUTH, READ_ERRORS, errors
 from events_app import progress_csv, selectors
+from events_app.progress import EventFigures
+
+
+class EventOut(Schema):
+    """An event and its figures (`progress`: the shape of `EventFigures.as_json()`)."""
+
+    id: int
+    name: str
+    starts_on: date
+    ends_on: date
+    status: str
+    description: str
+    progress: EventFigures
+
+
+# `from` is a Python keyword, so this model is made with create_model (an alias would not
+# reach the OpenAPI document).
+_PAGE_FIELDS: dict[str, Any] = {
+    "events": (list[EventOut], ...),
+    "next_cursor": (str | None, Field(description="Pass back as `cursor`; null at the end.")),
+    "when": (Literal["upcoming", "past", "all"], ...),
+    "from": (date | None, ...),
+    "to": (date | None, ...),
+    "limit": (int, ...),
+}
+EventPageOut = create_model("EventPageOut", __base__=Schema, **_PAGE_FIELDS)
+
 
 router = Router(tags=["events"])
-_READ = {200: dict[str, Any], **errors(READ_ERRORS)}
+_ERRORS = errors(READ_ERRORS)
 _WHEN = Query(
     selectors.DEFAULT_WHEN,
     description="upcoming: not yet ended (ends today or later, server's date); past: ended "
@@ -55,7 +83,7 @@ def _community(request: HttpRequest, slug: str) -> Community:
 
 @router.get(
     "/{slug}/events",
-    response=_READ,
+    response={200: EventPageOut, **_ERRORS},
     summary="Events with their production and assembly progress, one consistent snapshot",
     description="Ordered by start date, then name; `from`/`to` (inclusive) keep the events "
     "taking place on at least one day of the range. Cursor pagination: pass `next_cursor` "
@@ -84,7 +112,7 @@ def list_events(
 
 @router.get(
     "/{slug}/events/{event_id}",
-    response=_READ,
+    response={200: EventOut, **_ERRORS},
     summary="One event with its progress, deliveries and items available",
     openapi_extra=OPTIONAL_AUTH,
 )
@@ -94,7 +122,7 @@ def get_event(request: HttpRequest, slug: str, event_id: int) -> HttpResponse:
 
 @router.get(
     "/{slug}/events/{event_id}/progress.csv",
-    response=errors(READ_ERRORS),
+    response=_ERRORS,
     summary="An event's progress as CSV, for spreadsheets",
     openapi_extra={**OPTIONAL_AUTH, **_CSV_RESPONSE},
 )

@@ -107,13 +107,21 @@ def test_the_list_answers_each_event_with_its_figures(client, community, stocked
     assert (box["assembled"], box["percent"]) == (1, 50.0)
     assert progress["deliveries"] == {"pending": 0, "ready": 1, "delivered": 1, "total": 2}
     assert progress["available"] == [
-        {"item_id": cookies["item_id"], "item": "cookies", "produced_yield": 24, "consumed": 6, "available": 18}
+        {
+            "item_id": cookies["item_id"],
+            "item": "cookies",
+            "produced_yield": 24,
+            "consumed": 6,
+            "available": 18,
+        }
     ]
     assert (progress["status"], progress["complete"]) == ("in_progress", False)
     detail = client.get(f"/api/communities/{community.slug}/events/{stocked.pk}").json()
     assert detail == event
     # The same shape as `EventFigures.as_json()`, which the stream payloads carry.
-    assert progress == json.loads(json.dumps(figures_for_events([stocked.pk])[stocked.pk].as_json()))
+    assert progress == json.loads(
+        json.dumps(figures_for_events([stocked.pk])[stocked.pk].as_json())
+    )
 
 
 def error_of(answer, status):
@@ -178,7 +186,16 @@ def test_the_csv_has_a_row_per_target_then_the_summaries(client, community, stoc
         f'attachment; filename="{community.slug}-event-{stocked.pk}-progress.csv"'
     )
     rows = _csv_rows(answer)
-    assert rows[0] == ["kind", "name", "target", "done", "percent", "remaining", "overage", "complete"]
+    assert rows[0] == [
+        "kind",
+        "name",
+        "target",
+        "done",
+        "percent",
+        "remaining",
+        "overage",
+        "complete",
+    ]
     assert rows[1] == ["production", "cookies", "4", "2", "50.0", "2", "0", "no"]
     assert rows[2] == ["assembly", "gift box", "2", "1", "50.0", "1", "0", "no"]
     assert rows[3] == ["production_summary", "in_progress", "1", "0", "50.0", "1", "", "no"]
@@ -200,7 +217,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_escaped(client, 
     answer = client.get(f"/api/communities/{community.slug}/events/{ev.pk}/progress.csv")
     names = [row[1] for row in _csv_rows(answer)[1:]]
     assert set(names[:5]) == {"'\tTAB", "'+1+1", "'-2+3", "'@SUM(A1)", "plain - name"}
-    assert "'=HYPERLINK(\"http://evil\",\"x\")" in names
+    assert '\'=HYPERLINK("http://evil","x")' in names
     assert not any(n.startswith(("=", "+", "-", "@", "\t")) for n in names)
 
 

@@ -156,8 +156,10 @@ def test_every_list_answer_is_one_moment_while_a_writer_records_runs(pair):
     assert contradictions == []
     assert all(_produced(a["C"]) == 0 for a in answers)
     final = list_events(community, when="all").events
-    assert _produced(final[0].figures) == _produced(final[1].figures) == sum(
-        1 + n % 3 for n in range(WRITES)
+    assert (
+        _produced(final[0].figures)
+        == _produced(final[1].figures)
+        == sum(1 + n % 3 for n in range(WRITES))
     )
 
 
