@@ -162,3 +162,13 @@ def test_the_target_formula(target, done, percent, remaining, overage, complete)
         overage,
         complete,
     )
+
+
+def test_stock_consumed_then_voided_from_production_shows_negative_instead_of_vanishing(community):
+    ev = b.event(community)
+    cookies = b.item(community, "cookies", yield_per_batch=12)
+    box = b.bundle(community, "gift box", {cookies: 6})
+    b.production_run(ev, cookies, 1, voided=True)  # voided after the box took its cookies
+    b.assembly_run(ev, box, 1)
+    (stock,) = figures_for_events([ev.pk])[ev.pk].available
+    assert (stock.produced_yield, stock.consumed, stock.available) == (0, 6, -6)
