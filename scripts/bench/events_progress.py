@@ -17,6 +17,8 @@
    - ALL E events, to compare with the seed's "list all events" (500 events: 12,015 queries,
      ~6.1 s): the selector in one call (`limit=E`), and over HTTP walking every page of 200
      by `next_cursor`.
+   Before each E it waits (up to --max-wait s) for the 1-minute load average to fall under
+   --quiet-load (the box is shared) and reports the load it measured at.
    Queries are counted in a separate call with CaptureQueriesContext (every statement, the
    transaction's BEGIN/SET/COMMIT included); times are wall-clock p50/p95 of --repeats calls.
 Prints one JSON line per E and a Markdown table at the end.
@@ -220,6 +222,15 @@ def seed(size: int, rng: random.Random) -> tuple[str, str]:
     return community.slug, token.secret
 
 
+def wait_for_quiet(threshold: float, max_wait: float) -> float:
+    """Waits (up to `max_wait` s) for the 1-minute load average to drop under `threshold`: the
+    box is shared. Returns the load average when measuring starts (reported with the figures)."""
+    deadline = time.monotonic() + max_wait
+    while os.getloadavg()[0] >= threshold and time.monotonic() < deadline:
+        time.sleep(5)
+    return round(os.getloadavg()[0], 2)
+
+
 def timed(call: Callable[[], Any], repeats: int) -> dict[str, float]:
     call()  # warm-up: connection, query compilation, imports
     times = []
@@ -295,6 +306,7 @@ def measure(size: int, slug: str, secret: str, repeats: int) -> dict[str, Any]:
     whole_repeats = max(3, repeats // 2)
     result: dict[str, Any] = {
         "events": size,
+        "load_1m": round(os.getloadavg()[0], 2),
         "reference": {
             "select_1": timed(select_one, repeats * 5),
             "healthz": timed(healthz, repeats * 5),
@@ -310,10 +322,10 @@ def measure(size: int, slug: str, secret: str, repeats: int) -> dict[str, Any]:
 
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| E | SELECT 1 p50 | /healthz p50 | selector page (200): q, p50 / p95 ms "
+        "| E | load | SELECT 1 p50 | /healthz p50 | selector page (200): q, p50 / p95 ms "
         "| HTTP page (200): q, p50 / p95 ms | selector all E: q, p50 / p95 ms "
         "| HTTP all E (pages): q, p50 / p95 ms |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
 
     def cell(r: dict[str, Any], key: str) -> str:
@@ -324,7 +336,7 @@ def table(results: list[dict[str, Any]]) -> str:
     for r in results:
         ref = r["reference"]
         lines.append(
-            f"| {r['events']:,} | {ref['select_1']['p50_ms']} ms | {ref['healthz']['p50_ms']} ms "
+            f"| {r['events']:,} | {r['load_1m']} | {ref['select_1']['p50_ms']} ms | {ref['healthz']['p50_ms']} ms "
             f"| {cell(r, 'selector_page')} | {cell(r, 'http_page')} | {cell(r, 'selector_all')} "
             f"| {cell(r, 'http_all')} |"
         )
@@ -338,6 +350,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--db", default=DB_NAME)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--quiet-load", type=float, default=2.0, help="wait for load under this")
+    parser.add_argument("--max-wait", type=float, default=300.0, help="seconds, per size")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     env = environment(args.db)
@@ -355,6 +369,7 @@ def main() -> None:
     try:
         for size in sizes:
             slug, secret = seeded[size]
+            wait_for_quiet(args.quiet_load, args.max_wait)
             result = measure(size, slug, secret, args.repeats)
             results.append(result)
             print(json.dumps(result), flush=True)
