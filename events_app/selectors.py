@@ -30,17 +30,11 @@ from django.utils import timezone
 from communities.errors import InvalidInput, NotFound
 from communities.models import Community
 from events_app import progress
+from events_app.figure_rows import delivery_rows, figure_rows
 from events_app.models import (
-    AssemblyConsumption,
-    AssemblyRun,
-    AssemblyTarget,
-    Bundle,
     Delivery,
     DeliveryStatus,
     Event,
-    Item,
-    ProductionRun,
-    ProductionTarget,
 )
 from events_app.progress import EventFigures
 
@@ -118,97 +112,6 @@ def read_snapshot() -> Iterator[None]:
 # --- Figures: two queries whatever the number of events and targets ---------------------------
 
 
-def _event_filter(column: str, event_ids: Sequence[int]) -> tuple[str, list[Any]]:
-    """`column` among the asked events: one array parameter on PostgreSQL (a list of
-    placeholders there costs the driver more than the query), placeholders on SQLite."""
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)", [list(event_ids)]
-    return f"{column} IN ({', '.join(['%s'] * len(event_ids))})", list(event_ids)
-
-
-def _figure_rows(event_ids: Sequence[int]) -> list[tuple[Any, ...]]:
-    """Everything but the deliveries, in one query, as rows of
-    (kind, event, id, item or bundle id, name, unit, target, done, produced):
-
-    - 'p', a production target: target batches, batches produced, yield produced;
-    - 'a', an assembly target: target quantity, bundles assembled;
-    - 's', an item's stock in the event: yield produced, consumed by assembly.
-
-    The live (non-voided) runs are summed per (event, item|bundle) once (`produced` serves both
-    the targets and the stock), then joined: a correlated sum per target was three times slower
-    at 200 events. An item consumed whose production was voided since still shows in the
-    stock, with a negative balance, instead of vanishing.
-    """
-    tables = {
-        "prun": ProductionRun._meta.db_table,
-        "arun": AssemblyRun._meta.db_table,
-        "cons": AssemblyConsumption._meta.db_table,
-        "ptarget": ProductionTarget._meta.db_table,
-        "atarget": AssemblyTarget._meta.db_table,
-        "item": Item._meta.db_table,
-        "bundle": Bundle._meta.db_table,
-    }
-    where: list[str] = []
-    params: list[Any] = []
-    for column in ("event_id", "c.event_id", "event_id", "t.event_id", "t.event_id"):
-        clause, values = _event_filter(column, event_ids)
-        where.append(clause)
-        params += values
-    sql = """
-        WITH produced AS (
-            SELECT event_id, item_id, SUM(batches) AS batches, SUM(actual_yield) AS yield
-            FROM {prun} WHERE voided_at IS NULL AND {w0}
-            GROUP BY event_id, item_id
-        ), consumed AS (
-            SELECT c.event_id, c.item_id, SUM(c.quantity) AS quantity
-            FROM {cons} c JOIN {arun} r ON r.id = c.run_id
-            WHERE r.voided_at IS NULL AND {w1}
-            GROUP BY c.event_id, c.item_id
-        ), assembled AS (
-            SELECT event_id, bundle_id, SUM(quantity) AS quantity
-            FROM {arun} WHERE voided_at IS NULL AND {w2}
-            GROUP BY event_id, bundle_id
-        )
-        SELECT 'p', t.event_id, t.id, t.item_id, i.name, i.unit, t.target_batches,
-               COALESCE(p.batches, 0), COALESCE(p.yield, 0)
-        FROM {ptarget} t
-        JOIN {item} i ON i.id = t.item_id
-        LEFT JOIN produced p ON p.event_id = t.event_id AND p.item_id = t.item_id
-        WHERE {w3}
-        UNION ALL
-        SELECT 'a', t.event_id, t.id, t.bundle_id, b.name, '', t.target_quantity,
-               COALESCE(a.quantity, 0), 0
-        FROM {atarget} t
-        JOIN {bundle} b ON b.id = t.bundle_id
-        LEFT JOIN assembled a ON a.event_id = t.event_id AND a.bundle_id = t.bundle_id
-        WHERE {w4}
-        UNION ALL
-        SELECT 's', s.event_id, s.item_id, s.item_id, i.name, '', 0,
-               SUM(s.consumed), SUM(s.produced)
-        FROM (
-            SELECT event_id, item_id, yield AS produced, 0 AS consumed FROM produced
-            UNION ALL
-            SELECT event_id, item_id, 0, quantity FROM consumed
-        ) s
-        JOIN {item} i ON i.id = s.item_id
-        GROUP BY s.event_id, s.item_id, i.name
-        ORDER BY 2, 1, 5, 3
-    """.format(**tables, **{f"w{n}": clause for n, clause in enumerate(where)})  # noqa: S608 - tables from the models, values as parameters
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-
-
-def _delivery_rows(event_ids: Sequence[int]) -> QuerySet[Delivery, tuple[Any, ...]]:
-    return (
-        Delivery.objects.filter(event_id__in=event_ids)
-        .order_by()
-        .values("event_id", "status")
-        .annotate(n=Count("id"))
-        .values_list("event_id", "status", "n")
-    )
-
-
 def figures_for_events(event_ids: Sequence[int]) -> dict[int, EventFigures]:
     """Every asked event's figures (an unknown or empty one: kinds "none"), in two queries (the
     deliveries by status; the targets with their sums and the stock) whatever the number of
@@ -218,7 +121,7 @@ def figures_for_events(event_ids: Sequence[int]) -> dict[int, EventFigures]:
     if not ids:
         return {}
     deliveries: dict[int, dict[str, int]] = defaultdict(dict)
-    for event_id, status, count in _delivery_rows(ids):
+    for event_id, status, count in delivery_rows(ids):
         deliveries[event_id][status] = int(count)
     return _figures(ids, deliveries)
 
@@ -233,7 +136,7 @@ def _figures(
     production: dict[int, list[progress.ProductionProgress]] = defaultdict(list)
     assembly: dict[int, list[progress.AssemblyProgress]] = defaultdict(list)
     available: dict[int, list[progress.ItemAvailability]] = defaultdict(list)
-    for kind, event_id, pk, ref_id, name, unit, target, done, produced in _figure_rows(ids):
+    for kind, event_id, pk, ref_id, name, unit, target, done, produced in figure_rows(ids):
         if kind == "p":
             production[event_id].append(
                 progress.production_progress(
@@ -399,11 +302,11 @@ def list_events(
 ) -> EventPage:
     """A page of the community's events with their figures, ordered by start date, name, id.
 
-    The same queries whatever the page size and the number of targets: the page (with its
-    delivery counts), the targets of each kind with their sums, the availability; plus the
-    transaction's own statements when this opens it (PostgreSQL: the isolation statement; SQLite:
-    BEGIN and COMMIT, which it logs as queries): 5 on PostgreSQL, 6 on SQLite. The API caps
-    `limit` at MAX_LIMIT; callers in-process may ask more.
+    The same statements whatever the page size and the number of targets: the page (with each
+    event's delivery counts) and the figures (`figure_rows`), plus the transaction's own when
+    this opens it (PostgreSQL: BEGIN, the isolation statement, COMMIT; SQLite: BEGIN, COMMIT):
+    5 on PostgreSQL, 4 on SQLite, 2 inside the caller's transaction. The API caps `limit` at
+    MAX_LIMIT; callers in-process may ask more.
     """
     position = _check_list_input(when, date_from, date_to, cursor, limit)
     with read_snapshot():
@@ -422,8 +325,8 @@ def list_events(
 
 
 def event_detail(community: Community, event_id: int) -> EventWithFigures:
-    """One event of the community with its figures, read in one snapshot (as many queries as a list).
-    Another community's event is as unknown as a missing one."""
+    """One event of the community with its figures, read in one snapshot (the statements of a
+    list). Another community's event is as unknown as a missing one."""
     with read_snapshot():
         rows = (
             list(_rows(Event.objects.filter(community=community, pk=event_id)))
