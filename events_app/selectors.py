@@ -129,7 +129,7 @@ def figures_for_events(event_ids: Sequence[int]) -> dict[int, EventFigures]:
 def _figures(
     ids: list[int], deliveries: Mapping[int, Mapping[str, int]]
 ) -> dict[int, EventFigures]:
-    """The figures from one query and the deliveries already counted (by `figures_for_events`,
+    """The figures from one query (every number in it an integer) and the deliveries already counted (by `figures_for_events`,
     or by the page query of a list)."""
     if not ids:
         return {}
@@ -145,8 +145,8 @@ def _figures(
                     item=name,
                     unit=unit,
                     target_batches=target,
-                    produced_batches=int(done),
-                    produced_yield=int(produced),
+                    produced_batches=done,
+                    produced_yield=produced,
                 )
             )
         elif kind == "a":
@@ -156,7 +156,7 @@ def _figures(
                     bundle_id=ref_id,
                     bundle=name,
                     target_quantity=target,
-                    assembled=int(done),
+                    assembled=done,
                 )
             )
         else:
@@ -164,9 +164,9 @@ def _figures(
                 progress.ItemAvailability(
                     item_id=ref_id,
                     item=name,
-                    produced_yield=int(produced),
-                    consumed=int(done),
-                    available=int(produced) - int(done),
+                    produced_yield=produced,
+                    consumed=done,
+                    available=produced - done,
                 )
             )
     return {
