@@ -174,4 +174,4 @@ _CODES = {
 
 api.add_router("/communities", "communities.api.router")
 api.add_router("/communities", "progression.api.router")
-api.add_router("/communities", "events_app.api_manage.router")
+api.add_router("/communities", "events_app.api.router")  # reads and writes: one router

@@ -1,9 +1,8 @@
 """HTTP edge of the events app's writes: moderators manage, bots with `ingest` record runs.
 
-The reads (list, detail, CSV) are `events_app.api`. Creating, changing and deleting an event
-use their own paths (`events/new`, `events/<id>/settings`, `events/<id>/delete`) because Ninja
-routes a path to the first router that declares it: sharing `events` and `events/<id>` with
-the read router would answer 405 to one of the two.
+The reads (list, detail, CSV) are `events_app.api`; both declare their operations on its one
+router, because Ninja routes a path to the first router that declares it (a second router's
+methods on `events` or `events/<id>` would answer 405).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router
 from ninja.responses import Status
 
 from communities.errors import InvalidInput, NotFound
@@ -19,6 +17,10 @@ from communities.models import Community
 from communities.permissions import Action, can, require
 from communities.selectors import get_community
 from config.schemas import WRITE_ERRORS, errors
+
+# The reads' router: a path's methods must live on one router (ninja answers 405 for the
+# methods of a second router declaring the same path), so reads and writes share it.
+from events_app.api import router  # noqa: E402
 from events_app.manage_out import bundle_out, delivery_out, run_out, target_out
 from events_app.manage_schemas import (
     AssemblyRunIn,
@@ -44,7 +46,6 @@ from events_app.manage_schemas import (
 )
 from events_app.services import catalogue, deliveries, runs
 
-router = Router(tags=["events"])
 _ERRORS = errors(WRITE_ERRORS)
 MAX_ID = 2**63 - 1
 
@@ -80,7 +81,7 @@ def _who(request: HttpRequest) -> str:
 
 
 @router.post(
-    "/{slug}/events/new",
+    "/{slug}/events",
     response={201: EventOut, **_ERRORS},
     summary="Moderators: create an event",
 )
@@ -90,7 +91,7 @@ def post_event(request: HttpRequest, slug: str, payload: EventIn) -> Any:
 
 
 @router.patch(
-    "/{slug}/events/{event_id}/settings",
+    "/{slug}/events/{event_id}",
     response={200: EventOut, **_ERRORS},
     summary="Moderators: change an event (name, dates, description, status)",
     description="Status moves: planned → live or cancelled; live → closed, cancelled or "
@@ -102,8 +103,8 @@ def patch_event(request: HttpRequest, slug: str, event_id: int, payload: EventPa
     return catalogue.update_event(community, _id(event_id, "event"), changes)
 
 
-@router.post(
-    "/{slug}/events/{event_id}/delete",
+@router.delete(
+    "/{slug}/events/{event_id}",
     response={200: DeletedOut, **_ERRORS},
     summary="Moderators: delete an event with nothing recorded (else 409: cancel it)",
 )

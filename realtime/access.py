@@ -133,10 +133,15 @@ def authorizer(grant: StreamGrant) -> Callable[[set[str]], Awaitable[set[str]]]:
 
 def snapshot_urls(slug: str) -> dict[str, str]:
     """What a client refetches after `stream.reset`: only reads that exist (each answers 200 to
-    whoever may read the stream; a test fetches every one). The `events` topic has no read of
-    its own yet: add its URL here when it has one."""
+    whoever may read the stream; a test fetches every one). `events` is the list of upcoming
+    events with their figures (the `events` topic's snapshot)."""
     base = f"/api/communities/{slug}"
-    return {"community": base, "progression": f"{base}/progression", "tree": f"{base}/tree"}
+    return {
+        "community": base,
+        "progression": f"{base}/progression",
+        "tree": f"{base}/tree",
+        "events": f"{base}/events",
+    }
 
 
 def open_stream(grant: StreamGrant, transport: Any) -> Any:

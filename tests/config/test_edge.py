@@ -285,8 +285,8 @@ class _PathParams(dict):
 # Valid bodies of the events app's writes: the answer must be the 404 of the slug, not a 400.
 _EVENTS = "/api/communities/{slug}/events"
 _EVENTS_APP_BODIES = {
-    f"POST {_EVENTS}/new": {"name": "x", "starts_on": "2026-12-01", "ends_on": "2026-12-01"},
-    f"PATCH {_EVENTS}/{{event_id}}/settings": {"name": "x"},
+    f"POST {_EVENTS}": {"name": "x", "starts_on": "2026-12-01", "ends_on": "2026-12-01"},
+    f"PATCH {_EVENTS}/{{event_id}}": {"name": "x"},
     "POST /api/communities/{slug}/items": {"name": "x"},
     "PATCH /api/communities/{slug}/items/{item_id}": {"name": "x"},
     "POST /api/communities/{slug}/bundles": {

@@ -97,14 +97,14 @@ def test_a_moderator_token_manages_the_catalogue_and_voids(
     assert error_of(api("delete", f"{slug}/items/{jam}", token=admin_token), 409)
     event_made = api(
         "post",
-        f"{slug}/events/new",
+        f"{slug}/events",
         {"name": "Spring", "starts_on": "2027-03-01", "ends_on": "2027-03-02"},
         admin_token,
     )
     assert event_made.status_code == 201 and event_made.json()["status"] == "planned"
     changed = api(
         "patch",
-        f"{slug}/events/{event_made.json()['id']}/settings",
+        f"{slug}/events/{event_made.json()['id']}",
         {"status": "live"},
         admin_token,
     )
@@ -139,7 +139,7 @@ def test_bad_run_bodies_are_a_400(api, community, event, cookies, ingest_token, 
 
 
 def test_dates_are_validated(api, community, admin_token):
-    path = f"{community.slug}/events/new"
+    path = f"{community.slug}/events"
     body = {"name": "x", "starts_on": "2027-03-02", "ends_on": "2027-03-01"}
     assert "ends_on" in error_of(api("post", path, body, admin_token), 400)["fields"]
     assert error_of(api("post", path, {**body, "starts_on": 20270302}, admin_token), 400)
@@ -238,7 +238,7 @@ def test_another_communitys_token_is_refused(api, community, event, cookies):
 
 
 def test_a_run_on_a_closed_event_is_a_409(api, community, event, cookies, admin_token):
-    settings = f"{community.slug}/events/{event.pk}/settings"
+    settings = f"{community.slug}/events/{event.pk}"
     assert api("patch", settings, {"status": "closed"}, admin_token).status_code == 200
     path = f"{community.slug}/events/{event.pk}/production-runs"
     assert error_of(api("post", path, RUN, admin_token), 409)["fields"] == {"status": ["closed"]}
