@@ -195,6 +195,18 @@ STREAM_REPLAY_PAGE = env_int("STREAM_REPLAY_PAGE", 500, minimum=10)
 STREAM_RETRY_MS = env_int("STREAM_RETRY_MS", 3000, minimum=100)
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
+# --- Suggestions and proposals (docs/jobs.md, "Suggestions → proposals") -------------------
+# Per viewer and community (a bucket of this many, refilled over the period): past it, 429.
+SUGGESTION_RATE = env_rate("SUGGESTION_RATE", "5/m")
+# generate_proposals: the most pending suggestions one run takes (oldest first); a group needs
+# this many distinct viewers to become a proposal; a suggestion nobody echoes is dismissed
+# after this many runs; a group joins a node or an open proposal whose name matches this well
+# (rapidfuzz token_set_ratio, 0-100).
+PROPOSALS_MAX_SUGGESTIONS = env_int("PROPOSALS_MAX_SUGGESTIONS", 20_000, minimum=1)
+PROPOSALS_MIN_SUPPORTERS = env_int("PROPOSALS_MIN_SUPPORTERS", 2, minimum=1)
+PROPOSALS_LONELY_RUNS = env_int("PROPOSALS_LONELY_RUNS", 3, minimum=1, maximum=1000)
+PROPOSALS_MATCH_SCORE = env_int("PROPOSALS_MATCH_SCORE", 88, minimum=50, maximum=100)
+
 # --- Health --------------------------------------------------------------------------------
 READYZ_TIMEOUT_SECONDS = env_float("READYZ_TIMEOUT_SECONDS", 2.0, minimum=0.1)
 
