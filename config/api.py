@@ -174,3 +174,4 @@ _CODES = {
 
 api.add_router("/communities", "communities.api.router")
 api.add_router("/communities", "progression.api.router")
+api.add_router("/communities", "jobs.api.router")

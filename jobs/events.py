@@ -33,6 +33,7 @@ def job_payload(job: Job) -> dict[str, Any]:
     `version` grows with every write, so a reader keeps the highest it has seen."""
     return {
         "id": str(job.pk),
+        "community": job.community.slug,
         "kind": job.kind,
         "status": job.status,
         "stage": job.stage,
