@@ -174,4 +174,5 @@ _CODES = {
 
 api.add_router("/communities", "communities.api.router")
 api.add_router("/communities", "progression.api.router")
+api.add_router("/communities", "jobs.api.router")
 api.add_router("/communities", "jobs.api_suggestions.router")

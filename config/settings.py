@@ -125,9 +125,20 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "resolve-due-votes": {"task": "progression.tasks.resolve_due_votes_task", "schedule": 2.0},
     "reconcile-unlocks": {"task": "progression.tasks.reconcile_task", "schedule": 30.0},
+    "reap-stale-jobs": {"task": "jobs.tasks.reap_stale_jobs_task", "schedule": 15.0},
+    "prune-finished-jobs": {"task": "jobs.tasks.prune_finished_jobs_task", "schedule": 3600.0},
 }
 # Without Redis there is no beat process: the web process runs the schedule on a thread.
 BEAT_IN_PROCESS = env_bool("BEAT_IN_PROCESS", REDIS_URL is None)
+
+# --- Jobs (docs/jobs.md) --------------------------------------------------------------------
+JOBS_HEARTBEAT_SECONDS = env_float("JOBS_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
+JOBS_STALE_SECONDS = env_float("JOBS_STALE_SECONDS", 60.0, minimum=1.0)
+JOBS_QUEUED_RESEND_SECONDS = env_float("JOBS_QUEUED_RESEND_SECONDS", 300.0, minimum=1.0)
+JOBS_MAX_ATTEMPTS = env_int("JOBS_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
+JOBS_RETENTION_SECONDS = env_int("JOBS_RETENTION_SECONDS", 7 * 86400, minimum=60)
+JOBS_PROGRESS_EVENT_INTERVAL_MS = env_int("JOBS_PROGRESS_EVENT_INTERVAL_MS", 200, minimum=0)
+JOBS_CACHE_SECONDS = env_int("JOBS_CACHE_SECONDS", 3600, minimum=1)
 
 # --- Auth, sessions, i18n ----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,0 +1,91 @@
+"""Fixtures shared by the jobs suites (the machinery's and the pipelines').
+
+- `moderator`, `member`, `outsider`: users with that role in `community` (none for outsider).
+- `start_job(community, kind="selftest", params=None, actor=None)`: creates a job through the
+  service (validated, announced, queued); nothing runs until you run it.
+- `run_job_now(job)`: runs the job's current attempt through the Celery task, synchronously
+  on this thread (`task.apply`, a fresh task id); returns the outcome string of
+  `jobs.runner.run_job` ("succeeded", "failed", "cancelled", "dropped", "lost").
+- `claimed(job)`: claims the job's current attempt for a test runner and returns the
+  `jobs.services.progress.Run` to drive the advance service by hand.
+- `job_events(community)`: the `jobs` topic's outbox rows of a community, oldest first, as
+  (type, data) pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from communities.models import Community, Role
+from communities.permissions import Actor
+from jobs.models import Job
+from jobs.services import claim_run, create_job
+from jobs.services.progress import Run
+from realtime.models import OutboxEvent
+from tests.factories import MembershipFactory, UserFactory
+
+
+@pytest.fixture
+def moderator(community: Community) -> Any:
+    return MembershipFactory(community=community, role=Role.MODERATOR).user
+
+
+@pytest.fixture
+def member(community: Community) -> Any:
+    return MembershipFactory(community=community, role=Role.MEMBER).user
+
+
+@pytest.fixture
+def outsider(db: None) -> Any:
+    return UserFactory()
+
+
+@pytest.fixture
+def start_job() -> Callable[..., Job]:
+    def start(
+        community: Community,
+        kind: str = "selftest",
+        params: dict[str, Any] | None = None,
+        actor: Actor | None = None,
+    ) -> Job:
+        return create_job(community, kind, params or {}, actor=actor)
+
+    return start
+
+
+@pytest.fixture
+def run_job_now() -> Callable[[Job], str]:
+    def run(job: Job) -> str:
+        from jobs.tasks import run_job_task
+
+        job.refresh_from_db()
+        outcome = run_job_task.apply(args=(str(job.pk), job.attempt))
+        if outcome.failed():
+            raise outcome.result
+        job.refresh_from_db()
+        return str(outcome.result)
+
+    return run
+
+
+@pytest.fixture
+def claimed() -> Callable[..., Run]:
+    def claim(job: Job, runner: str = "test-runner") -> Run:
+        job.refresh_from_db()
+        run = claim_run(str(job.pk), job.attempt, runner)
+        assert run is not None, f"job {job.pk} could not be claimed ({job.status})"
+        return run
+
+    return claim
+
+
+@pytest.fixture
+def job_events() -> Callable[[Community], list[tuple[str, dict[str, Any]]]]:
+    def read(community: Community) -> list[tuple[str, dict[str, Any]]]:
+        rows = OutboxEvent.objects.filter(community=community, topic="jobs").order_by("event_id")
+        return [(row.type, row.data) for row in rows]
+
+    return read
