@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
@@ -124,7 +125,15 @@ def cluster(
     if len(filled) == 1:
         groups.append(_single(filled[0]))
     elif filled:
-        groups.extend(_cluster_filled(filled, [normalized[i] for i in filled], threshold, on_block))
+        groups.extend(
+            _cluster_filled(
+                filled,
+                [normalized[i] for i in filled],
+                [texts[i] for i in filled],
+                threshold,
+                on_block,
+            )
+        )
     position = {index: rank for rank, index in enumerate(order)}
     return sorted(groups, key=lambda g: (-g.size, position[g.members[0]]))
 
@@ -140,6 +149,7 @@ def _single(index: int) -> Group:
 def _cluster_filled(
     indices: list[int],
     texts: list[str],
+    raw: list[str],
     threshold: float,
     on_block: Callable[[int, int], None] | None,
 ) -> list[Group]:
@@ -149,7 +159,7 @@ def _cluster_filled(
     groups: list[Group] = []
     for done, rows in enumerate(blocks, start=1):
         for labelled in _split_block(vectors, graph, rows, threshold):
-            groups.append(_describe(vectors, labelled, indices))
+            groups.append(_describe(vectors, labelled, indices, texts, raw))
         if on_block is not None:
             on_block(done, len(blocks))
     return groups
@@ -229,16 +239,49 @@ def _split_block(
     return list(split.values())
 
 
-def _describe(vectors: csr_matrix, rows: list[int], indices: list[int]) -> Group:
+def _describe(
+    vectors: csr_matrix, rows: list[int], indices: list[int], texts: list[str], raw: list[str]
+) -> Group:
+    """The representative is the member closest to the centroid; among equals (the same
+    n-grams, e.g. the same words in another order), the wording said most often, then the
+    one with the least around it (shortest as typed), then the first in canonical order."""
     rows = sorted(rows)  # canonical order: the first is the smallest in (text, key)
     members = vectors[rows]
     centroid = np.asarray(members.mean(axis=0)).ravel()
     norm = float(np.linalg.norm(centroid)) or 1.0
     similarity = np.asarray(members @ (centroid / norm)).ravel()
-    best = int(np.argmax(similarity))  # the first of equals: canonical
+    said = Counter(texts[row] for row in rows)
+    best = min(
+        range(len(rows)),
+        key=lambda i: (
+            -round(float(similarity[i]), 5),
+            -said[texts[rows[i]]],
+            len(raw[rows[i]].strip()),
+            i,
+        ),
+    )
     cohesion = float(np.clip(similarity.mean(), 0.0, 1.0)) if len(rows) > 1 else 1.0
     return Group(
         members=tuple(indices[row] for row in rows),
         representative=indices[rows[best]],
         cohesion=round(cohesion, 4),
     )
+
+
+_TRAILING = re.compile(r"[\s!?.,;:~]+$")
+
+
+def display_title(text: str, limit: int = 120) -> str:
+    """A suggestion as a card's title: without the chat command, emoji or shouting."""
+    text = unicodedata.normalize("NFC", _COMMAND.sub(" ", text, count=1))
+    text = "".join(ch for ch in text if not _is_symbol(ch))
+    text = _TRAILING.sub("", " ".join(text.split()))
+    if text.isupper():
+        text = text.lower()
+    text = text[:1].upper() + text[1:]
+    return text[:limit].rstrip() or "Untitled suggestion"
+
+
+def _is_symbol(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return category.startswith("S") or category in {"Cf", "Co", "Cs", "Cc", "Mn"}

@@ -140,4 +140,3 @@ class SelftestUnit(models.Model):
 
     def __str__(self) -> str:
         return f"unit {self.unit} of {self.job_id}"
-

@@ -20,9 +20,12 @@ def list_suggestions(
     return found.order_by("-pk")[:limit]
 
 
-def open_proposals(community: Community) -> QuerySet[Proposal]:
-    """Cards still being decided on (new or shortlisted, not merged): what new evidence
+def open_proposals(community_id: int) -> QuerySet[Proposal]:
+    """Cards on the board still being decided on (new or shortlisted): what new evidence
     joins instead of making another card."""
     return Proposal.objects.filter(
-        community=community, column__in=OPEN_COLUMNS, merged_into__isnull=True
+        community_id=community_id,
+        column__in=OPEN_COLUMNS,
+        merged_into__isnull=True,
+        position__isnull=False,
     ).order_by("pk")

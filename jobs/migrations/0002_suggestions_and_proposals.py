@@ -9,112 +9,280 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('communities', '0001_initial'),
-        ('jobs', '0001_initial'),
-        ('progression', '0004_vote_window_and_crossing_line'),
+        ("communities", "0001_initial"),
+        ("jobs", "0001_initial"),
+        ("progression", "0004_vote_window_and_crossing_line"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Proposal',
+            name="Proposal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=120)),
-                ('summary', models.TextField(blank=True, default='')),
-                ('supporters', models.PositiveIntegerField(default=0)),
-                ('suggestion_count', models.PositiveIntegerField(default=0)),
-                ('sample_quotes', models.JSONField(blank=True, default=list)),
-                ('confidence', models.FloatField(default=0.0)),
-                ('group_key', models.CharField(blank=True, default='', max_length=64)),
-                ('column', models.CharField(choices=[('new', 'New'), ('shortlisted', 'Shortlisted'), ('accepted', 'Accepted'), ('rejected', 'Rejected'), ('built', 'Built')], default='new', max_length=12)),
-                ('position', models.PositiveIntegerField(blank=True, null=True)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('tier', models.PositiveSmallIntegerField(default=0)),
-                ('cost', models.PositiveIntegerField(blank=True, null=True)),
-                ('prerequisites', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('built_node', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='built_from', to='progression.node')),
-                ('community', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='proposals', to='communities.community')),
-                ('merged_into', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='merged', to='jobs.proposal')),
-                ('source_job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='proposals', to='jobs.job')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=120)),
+                ("summary", models.TextField(blank=True, default="")),
+                ("supporters", models.PositiveIntegerField(default=0)),
+                ("suggestion_count", models.PositiveIntegerField(default=0)),
+                ("sample_quotes", models.JSONField(blank=True, default=list)),
+                ("confidence", models.FloatField(default=0.0)),
+                ("group_key", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "column",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("shortlisted", "Shortlisted"),
+                            ("accepted", "Accepted"),
+                            ("rejected", "Rejected"),
+                            ("built", "Built"),
+                        ],
+                        default="new",
+                        max_length=12,
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(blank=True, null=True)),
+                ("version", models.PositiveIntegerField(default=1)),
+                ("tier", models.PositiveSmallIntegerField(default=0)),
+                ("cost", models.PositiveIntegerField(blank=True, null=True)),
+                ("prerequisites", models.JSONField(blank=True, default=list)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "built_node",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="built_from",
+                        to="progression.node",
+                    ),
+                ),
+                (
+                    "community",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="proposals",
+                        to="communities.community",
+                    ),
+                ),
+                (
+                    "merged_into",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="merged",
+                        to="jobs.proposal",
+                    ),
+                ),
+                (
+                    "source_job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="proposals",
+                        to="jobs.job",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['community', 'column', 'position', 'id'],
+                "ordering": ["community", "column", "position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Suggestion',
+            name="Suggestion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text', models.CharField(max_length=300)),
-                ('viewer_key', models.CharField(max_length=120)),
-                ('platform_user_id', models.CharField(blank=True, default='', max_length=100)),
-                ('display_name', models.CharField(blank=True, default='', max_length=100)),
-                ('message_id', models.CharField(max_length=260)),
-                ('status', models.CharField(choices=[('pending', 'Waiting for a run'), ('grouped', 'Went into a proposal'), ('duplicate', 'Asks for a node the tree has'), ('dismissed', 'Echoed by nobody')], default='pending', max_length=10)),
-                ('lonely_runs', models.PositiveSmallIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('used_at', models.DateTimeField(blank=True, null=True)),
-                ('community', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='suggestions', to='communities.community')),
-                ('duplicate_of_node', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='duplicate_suggestions', to='progression.node')),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='suggestions', to='jobs.job')),
-                ('proposal', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='suggestions', to='jobs.proposal')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='suggestions', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("text", models.CharField(max_length=300)),
+                ("viewer_key", models.CharField(max_length=120)),
+                ("platform_user_id", models.CharField(blank=True, default="", max_length=100)),
+                ("display_name", models.CharField(blank=True, default="", max_length=100)),
+                ("message_id", models.CharField(max_length=260)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting for a run"),
+                            ("grouped", "Went into a proposal"),
+                            ("duplicate", "Asks for a node the tree has"),
+                            ("dismissed", "Echoed by nobody"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("lonely_runs", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("used_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "community",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="suggestions",
+                        to="communities.community",
+                    ),
+                ),
+                (
+                    "duplicate_of_node",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="duplicate_suggestions",
+                        to="progression.node",
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="suggestions",
+                        to="jobs.job",
+                    ),
+                ),
+                (
+                    "proposal",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="suggestions",
+                        to="jobs.proposal",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="suggestions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='proposal',
-            constraint=models.CheckConstraint(condition=models.Q(('column__in', ['new', 'shortlisted', 'accepted', 'rejected', 'built'])), name='proposal_column_known'),
+            model_name="proposal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("column__in", ["new", "shortlisted", "accepted", "rejected", "built"])
+                ),
+                name="proposal_column_known",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='proposal',
-            constraint=models.CheckConstraint(condition=models.Q(('position__isnull', True), ('position__gte', 0), _connector='OR'), name='proposal_position_not_negative'),
+            model_name="proposal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("position__isnull", True), ("position__gte", 0), _connector="OR"
+                ),
+                name="proposal_position_not_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='proposal',
-            constraint=models.CheckConstraint(condition=models.Q(('confidence__gte', 0.0), ('confidence__lte', 1.0)), name='proposal_confidence_range'),
+            model_name="proposal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("confidence__gte", 0.0), ("confidence__lte", 1.0)),
+                name="proposal_confidence_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='proposal',
-            constraint=models.CheckConstraint(condition=models.Q(('version__gte', 1)), name='proposal_version_positive'),
+            model_name="proposal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("version__gte", 1)), name="proposal_version_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='proposal',
-            constraint=models.UniqueConstraint(fields=('community', 'column', 'position'), name='proposal_position_unique'),
+            model_name="proposal",
+            constraint=models.UniqueConstraint(
+                fields=("community", "column", "position"), name="proposal_position_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='proposal',
-            constraint=models.UniqueConstraint(condition=models.Q(('source_job__isnull', False)), fields=('source_job', 'group_key'), name='proposal_once_per_job_group'),
+            model_name="proposal",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("source_job__isnull", False)),
+                fields=("source_job", "group_key"),
+                name="proposal_once_per_job_group",
+            ),
         ),
         migrations.AddIndex(
-            model_name='suggestion',
-            index=models.Index(fields=['community', 'status', 'id'], name='suggestion_community_status'),
+            model_name="suggestion",
+            index=models.Index(
+                fields=["community", "status", "id"], name="suggestion_community_status"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='suggestion',
-            constraint=models.UniqueConstraint(fields=('community', 'message_id'), name='suggestion_message_once'),
+            model_name="suggestion",
+            constraint=models.UniqueConstraint(
+                fields=("community", "message_id"), name="suggestion_message_once"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='suggestion',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'grouped', 'duplicate', 'dismissed'])), name='suggestion_status_known'),
+            model_name="suggestion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("status__in", ["pending", "grouped", "duplicate", "dismissed"])
+                ),
+                name="suggestion_status_known",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='suggestion',
-            constraint=models.CheckConstraint(condition=django.db.models.lookups.GreaterThanOrEqual(django.db.models.functions.text.Length('text'), 3), name='suggestion_text_min_length'),
+            model_name="suggestion",
+            constraint=models.CheckConstraint(
+                condition=django.db.models.lookups.GreaterThanOrEqual(
+                    django.db.models.functions.text.Length("text"), 3
+                ),
+                name="suggestion_text_min_length",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='suggestion',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'pending'), ('used_at__isnull', True)), models.Q(models.Q(('status', 'pending'), _negated=True), ('used_at__isnull', False)), _connector='OR'), name='suggestion_used_iff_not_pending'),
+            model_name="suggestion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "pending"), ("used_at__isnull", True)),
+                    models.Q(
+                        models.Q(("status", "pending"), _negated=True), ("used_at__isnull", False)
+                    ),
+                    _connector="OR",
+                ),
+                name="suggestion_used_iff_not_pending",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='suggestion',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'grouped'), _negated=True), ('proposal__isnull', False), _connector='OR'), name='suggestion_grouped_has_proposal'),
+            model_name="suggestion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "grouped"), _negated=True),
+                    ("proposal__isnull", False),
+                    _connector="OR",
+                ),
+                name="suggestion_grouped_has_proposal",
+            ),
         ),
     ]

@@ -2,6 +2,6 @@
 package, so the web process (validation at creation) and every worker know the same kinds:
 add a pipeline by importing its module here."""
 
-from jobs.pipelines import selftest
+from jobs.pipelines import generate_proposals, selftest
 
-__all__ = ["selftest"]
+__all__ = ["generate_proposals", "selftest"]

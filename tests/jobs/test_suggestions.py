@@ -10,7 +10,9 @@ import pytest
 from communities.models import Role
 from jobs.suggestions_models import Suggestion
 from tests.factories import MembershipFactory, UserFactory, issue_token
-from tests.jobs.suggestion_fixtures import relay  # noqa: F401
+from tests.jobs import suggestion_fixtures
+
+relay = suggestion_fixtures.relay
 
 pytestmark = pytest.mark.django_db
 
