@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from communities.errors import Conflict, InvalidInput, NotFound
 
@@ -52,3 +53,30 @@ class ProgressRefused(Conflict):
 class RunLost(ProgressRefused):
     """This run no longer owns the job (finished, cancelled, failed, or taken over by a newer
     run after the reaper re-queued it): the runner stops without writing anything more."""
+
+
+class CardNotFound(NotFound):
+    """No such card on this community's board: an id of another community reads the same."""
+
+    def __init__(self) -> None:
+        super().__init__("No such proposal.")
+
+
+class StaleCard(Conflict):
+    """A move or edit based on a version older than the card's: nothing was written; `card`
+    is the card as it is now, so the client can show it and ask again."""
+
+    code = "stale_version"
+
+    def __init__(self, sent: int, card: dict[str, Any]) -> None:
+        super().__init__(
+            f"The card changed meanwhile (version {card['version']}, you sent {sent}).",
+            fields={"version": [f"current version is {card['version']}"]},
+        )
+        self.card = card
+
+
+class MoveRefused(Conflict):
+    """A move the board's rules forbid (into or out of `built`, a card merged away)."""
+
+    code = "move_refused"

@@ -19,9 +19,10 @@ from communities.models import ApiToken, Community
 
 # Viewers' suggestions and the proposals made of them have a module of their own
 # (jobs/suggestions_models.py); importing them here is how Django finds them.
+from jobs.board_models import ProposalMove
 from jobs.suggestions_models import Proposal, Suggestion
 
-__all__ = ["Job", "Proposal", "SelftestUnit", "Status", "Suggestion"]
+__all__ = ["Job", "Proposal", "ProposalMove", "SelftestUnit", "Status", "Suggestion"]
 
 
 class Status(models.TextChoices):

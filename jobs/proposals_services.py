@@ -20,6 +20,7 @@ from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from communities.models import Community
+from jobs import board_events
 from jobs.models import ACTIVE, Job
 from jobs.proposals_synthesis import Draft
 from jobs.suggestions_models import Column, Proposal, Suggestion, SuggestionStatus
@@ -66,6 +67,7 @@ def create_proposals(community_id: int, job_id: str, cards: Sequence[NewCard]) -
     made = dict(Proposal.objects.filter(source_job_id=job_id).values_list("group_key", "pk"))
     position = _next_position(community_id, Column.NEW)
     now = timezone.now()
+    fresh: list[int] = []
     for card in cards:
         if card.group_key in made:
             continue
@@ -84,9 +86,11 @@ def create_proposals(community_id: int, job_id: str, cards: Sequence[NewCard]) -
         )
         position += 1
         made[card.group_key] = proposal.pk
+        fresh.append(proposal.pk)
         Suggestion.objects.filter(pk__in=card.suggestion_ids).update(
             status=SuggestionStatus.GROUPED, proposal=proposal, used_at=now, job_id=job_id
         )
+    board_events.publish_cards(board_events.CARD_CREATED, community_id, fresh)
     logger.info("proposals made community=%s job=%s cards=%s", community_id, job_id, len(made))
     return [made[card.group_key] for card in cards]
 
@@ -120,17 +124,20 @@ def apply_merges(
     now = timezone.now()
     open_targets = _still_open(community_id, merges.cards_to_cards.values())
     touched: set[int] = set()
+    community = Community.objects.get(pk=community_id)
     for card, node in merges.cards_to_nodes.items():
         Suggestion.objects.filter(proposal_id=card).update(
             status=SuggestionStatus.DUPLICATE, duplicate_of_node_id=node, proposal=None
         )
-        Proposal.objects.filter(pk=card, source_job_id=job_id).delete()
+        if Proposal.objects.filter(pk=card, source_job_id=job_id).delete()[0]:
+            board_events.publish_removed(community, card, "duplicate_of_node", None)
     merged = 0
     for card, target in merges.cards_to_cards.items():
         if target not in open_targets:
             continue
         Suggestion.objects.filter(proposal_id=card).update(proposal_id=target)
         Proposal.objects.filter(pk=card).update(merged_into_id=target, position=None)
+        board_events.publish_removed(community, card, "merged", target)
         touched.add(target)
         merged += 1
     for suggestion, node in merges.lonely_to_nodes.items():
@@ -145,6 +152,8 @@ def apply_merges(
     dismissed = _wait_or_dismiss(merges.unmatched, job_id, now, lonely_runs)
     _recount(touched)
     compact(community_id, Column.NEW)
+    # The cards that gained supporters, and those a merge moved up a place, as they are now.
+    board_events.publish_cards(board_events.CARD_UPDATED, community_id, sorted(touched))
     return {
         "merged_into_nodes": len(merges.cards_to_nodes),
         "merged_into_proposals": merged,

@@ -173,6 +173,13 @@ class Proposal(models.Model):
             models.UniqueConstraint(
                 fields=["community", "column", "position"], name="proposal_position_unique"
             ),
+            # One card per built node: build_tree marks the card in the transaction that
+            # makes its node, so a node is never made twice from one card (issue 10).
+            models.UniqueConstraint(
+                fields=["built_node"],
+                condition=Q(built_node__isnull=False),
+                name="proposal_built_once",
+            ),
             models.UniqueConstraint(
                 fields=["source_job", "group_key"],
                 condition=Q(source_job__isnull=False),

@@ -2,6 +2,6 @@
 package, so the web process (validation at creation) and every worker know the same kinds:
 add a pipeline by importing its module here."""
 
-from jobs.pipelines import generate_proposals, selftest
+from jobs.pipelines import build_tree, generate_proposals, selftest
 
-__all__ = ["generate_proposals", "selftest"]
+__all__ = ["build_tree", "generate_proposals", "selftest"]

@@ -89,3 +89,62 @@ def job_events() -> Callable[[Community], list[tuple[str, dict[str, Any]]]]:
         return [(row.type, row.data) for row in rows]
 
     return read
+
+
+# --- the proposals board (issue 10) -----------------------------------------------------------
+
+
+@pytest.fixture
+def make_cards() -> Callable[..., list[Any]]:
+    """`make_cards(community, "new", 3, "accepted", 2)`: cards appended at the end of each
+    column (dense positions), titled "<column> <n>"; returns them in the order made."""
+
+    def make(community: Community, *spec: Any, **fields: Any) -> list[Any]:
+        from jobs.suggestions_models import Proposal
+
+        made = []
+        pairs = list(zip(spec[::2], spec[1::2], strict=True))
+        for column, count in pairs:
+            start = Proposal.objects.filter(
+                community=community, column=column, position__isnull=False
+            ).count()
+            for n in range(count):
+                made.append(
+                    Proposal.objects.create(
+                        community=community,
+                        column=column,
+                        position=start + n,
+                        title=f"{column} {start + n}",
+                        **fields,
+                    )
+                )
+        return made
+
+    return make
+
+
+@pytest.fixture
+def board_events() -> Callable[[Community], list[tuple[str, dict[str, Any]]]]:
+    def read(community: Community) -> list[tuple[str, dict[str, Any]]]:
+        rows = OutboxEvent.objects.filter(community=community, topic="board").order_by("event_id")
+        return [(row.type, row.data) for row in rows]
+
+    return read
+
+
+def positions(community: Community) -> dict[str, list[int]]:
+    """Card ids by column, in position order, after checking each column is dense from 0."""
+    from jobs.suggestions_models import Proposal
+
+    columns: dict[str, list[int]] = {}
+    places: dict[str, list[int]] = {}
+    for pk, column, position in (
+        Proposal.objects.filter(community=community, position__isnull=False)
+        .order_by("column", "position")
+        .values_list("pk", "column", "position")
+    ):
+        columns.setdefault(column, []).append(pk)
+        places.setdefault(column, []).append(position)
+    for column, found in places.items():
+        assert found == list(range(len(found))), f"{column} not dense: {found}"
+    return columns
