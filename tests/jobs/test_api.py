@@ -51,7 +51,9 @@ READ = {
 }
 MODERATE = {
     visibility: {
-        actor: (200 if actor in ("moderator", "token_admin") else 403 if code in (200, 403) else code)
+        actor: (
+            200 if actor in ("moderator", "token_admin") else 403 if code in (200, 403) else code
+        )
         for actor, code in codes.items()
     }
     for visibility, codes in READ.items()
@@ -125,16 +127,16 @@ def test_starting_a_job_is_for_moderators_and_admin_tokens_only(place, who):
 
 @pytest.mark.parametrize("who", ACTORS)
 @pytest.mark.parametrize("action", ["cancel", "retry"])
-def test_cancel_and_retry_are_for_moderators_and_admin_tokens_only(
-    place, who, action, start_job
-):
+def test_cancel_and_retry_are_for_moderators_and_admin_tokens_only(place, who, action, start_job):
     job = start_job(place)
     if action == "retry":
         Job.objects.filter(pk=job.pk).update(status=Status.CANCELLED, finished_at=job.created_at)
     client, headers = caller(place, who)
     expected = MODERATE[place.visibility][who]
 
-    response = post(client, f"/api/communities/{place.slug}/jobs/{job.pk}/{action}", headers=headers)
+    response = post(
+        client, f"/api/communities/{place.slug}/jobs/{job.pk}/{action}", headers=headers
+    )
 
     assert response.status_code == expected, response.content
     job.refresh_from_db()
@@ -230,7 +232,9 @@ def test_a_session_post_without_csrf_token_is_refused(community, moderator):
 
 def test_listing_filters_by_status_and_kind_and_pages(community, member, start_job):
     jobs = [start_job(community) for _ in range(5)]
-    Job.objects.filter(pk=jobs[0].pk).update(status=Status.CANCELLED, finished_at=jobs[0].created_at)
+    Job.objects.filter(pk=jobs[0].pk).update(
+        status=Status.CANCELLED, finished_at=jobs[0].created_at
+    )
     client = Client()
     client.force_login(member)
     base = f"/api/communities/{community.slug}/jobs"
