@@ -10,6 +10,8 @@
   `jobs.services.progress.Run` to drive the advance service by hand.
 - `enqueued`: stops jobs from being sent to Celery (the embedded default would run them on a
   task thread at commit); the list of (job id, attempt) that would have been sent.
+- `hub`: the realtime hub of the test's event loop, for SSE/WebSocket tests (from
+  tests/realtime/conftest.py).
 - `job_events(community)`: the `jobs` topic's outbox rows of a community, oldest first, as
   (type, data) pairs.
 """
@@ -28,6 +30,7 @@ from jobs.services import claim_run, create_job
 from jobs.services.progress import Run
 from realtime.models import OutboxEvent
 from tests.factories import MembershipFactory, UserFactory
+from tests.realtime.conftest import _no_signal_handlers, hub  # noqa: F401  (stream tests)
 
 
 @pytest.fixture
