@@ -126,7 +126,9 @@ def test_two_clients_racing_leave_the_newest_version_and_read_the_same(two_clien
         for version in mine:
             cache.store(versioned("race", version))
 
-    threads = [threading.Thread(target=write, args=pair) for pair in zip((a, b), halves, strict=False)]
+    threads = [
+        threading.Thread(target=write, args=pair) for pair in zip((a, b), halves, strict=False)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
