@@ -90,7 +90,10 @@ def test_a_cancel_racing_a_completion_leaves_one_true_state(community, start_job
         job = start_job(community)
         run = claimed(job)
         ran = run_concurrently(
-            [lambda: progress.complete(run, {"ok": True}), lambda: request_cancel(job)]
+            [
+                lambda run=run: progress.complete(run, {"ok": True}),
+                lambda job=job: request_cancel(job),
+            ]
         )
         job.refresh_from_db()
         completed, cancel = ran
