@@ -125,7 +125,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "resolve-due-votes": {"task": "progression.tasks.resolve_due_votes_task", "schedule": 2.0},
     "reconcile-unlocks": {"task": "progression.tasks.reconcile_task", "schedule": 30.0},
-    "reap-stale-jobs": {"task": "jobs.tasks.reap_stale_jobs_task", "schedule": 15.0},
+    "reap-stale-jobs": {
+        "task": "jobs.tasks.reap_stale_jobs_task",
+        "schedule": env_float("JOBS_REAPER_INTERVAL_SECONDS", 15.0, minimum=0.5),
+    },
     "prune-finished-jobs": {"task": "jobs.tasks.prune_finished_jobs_task", "schedule": 3600.0},
 }
 # Without Redis there is no beat process: the web process runs the schedule on a thread.

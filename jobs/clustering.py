@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
@@ -120,20 +119,16 @@ def cluster(
         raise ValueError("keys and texts differ in length")
     normalized = [normalize(text) for text in texts]
     order = sorted(range(len(texts)), key=lambda i: (normalized[i], texts[i], _sortable(keys[i])))
-    filled = [i for i in order if normalized[i]]
     groups = [_single(i) for i in order if not normalized[i]]  # nothing left to compare
-    if len(filled) == 1:
-        groups.append(_single(filled[0]))
-    elif filled:
-        groups.extend(
-            _cluster_filled(
-                filled,
-                [normalized[i] for i in filled],
-                [texts[i] for i in filled],
-                threshold,
-                on_block,
-            )
-        )
+    forms: dict[str, list[int]] = {}  # each distinct wording, in canonical order: who said it
+    for i in order:
+        if normalized[i]:
+            forms.setdefault(normalized[i], []).append(i)
+    if len(forms) == 1:
+        (said,) = forms.values()
+        groups.append(_describe(None, [0], [said], texts))
+    elif forms:
+        groups.extend(_cluster_forms(list(forms), list(forms.values()), texts, threshold, on_block))
     position = {index: rank for rank, index in enumerate(order)}
     return sorted(groups, key=lambda g: (-g.size, position[g.members[0]]))
 
@@ -146,20 +141,22 @@ def _single(index: int) -> Group:
     return Group(members=(index,), representative=index, cohesion=1.0)
 
 
-def _cluster_filled(
-    indices: list[int],
-    texts: list[str],
-    raw: list[str],
+def _cluster_forms(
+    forms: list[str],
+    said: list[list[int]],
+    texts: Sequence[str],
     threshold: float,
     on_block: Callable[[int, int], None] | None,
 ) -> list[Group]:
-    vectors = _vectorize(texts)
+    """Clusters the distinct wordings (a wording typed by fifty viewers is one row: copies
+    would fill each other's neighbour lists and hide the typos next to them)."""
+    vectors = _vectorize(forms)
     graph = _neighbour_graph(vectors, threshold)
-    blocks = _blocks(graph, list(range(len(texts))), 1.0 - threshold)
+    blocks = _blocks(graph, list(range(len(forms))), 1.0 - threshold)
     groups: list[Group] = []
     for done, rows in enumerate(blocks, start=1):
         for labelled in _split_block(vectors, graph, rows, threshold):
-            groups.append(_describe(vectors, labelled, indices, texts, raw))
+            groups.append(_describe(vectors, labelled, said, texts))
         if on_block is not None:
             on_block(done, len(blocks))
     return groups
@@ -240,30 +237,27 @@ def _split_block(
 
 
 def _describe(
-    vectors: csr_matrix, rows: list[int], indices: list[int], texts: list[str], raw: list[str]
+    vectors: csr_matrix | None, rows: list[int], said: list[list[int]], texts: Sequence[str]
 ) -> Group:
-    """The representative is the member closest to the centroid; among equals (the same
-    n-grams, e.g. the same words in another order), the wording said most often, then the
-    one with the least around it (shortest as typed), then the first in canonical order."""
-    rows = sorted(rows)  # canonical order: the first is the smallest in (text, key)
-    members = vectors[rows]
-    centroid = np.asarray(members.mean(axis=0)).ravel()
-    norm = float(np.linalg.norm(centroid)) or 1.0
-    similarity = np.asarray(members @ (centroid / norm)).ravel()
-    said = Counter(texts[row] for row in rows)
-    best = min(
-        range(len(rows)),
-        key=lambda i: (
-            -round(float(similarity[i]), 5),
-            -said[texts[rows[i]]],
-            len(raw[rows[i]].strip()),
-            i,
-        ),
-    )
-    cohesion = float(np.clip(similarity.mean(), 0.0, 1.0)) if len(rows) > 1 else 1.0
+    """The representative is the wording closest to the centroid (every copy counts); among
+    equals (the same n-grams, e.g. the same words in another order) the one said most often;
+    then, of who said it, the text with the least around it (shortest as typed)."""
+    rows = sorted(rows)  # canonical order
+    weights = np.array([len(said[row]) for row in rows], dtype=np.float64)
+    if vectors is None or len(rows) == 1:
+        similarity = np.ones(len(rows))
+    else:
+        members = vectors[rows]
+        centroid = np.asarray(members.T @ weights).ravel() / weights.sum()
+        norm = float(np.linalg.norm(centroid)) or 1.0
+        similarity = np.asarray(members @ (centroid / norm)).ravel()
+    best = min(range(len(rows)), key=lambda i: (-round(float(similarity[i]), 5), -weights[i], i))
+    voices = said[rows[best]]
+    representative = min(range(len(voices)), key=lambda j: (len(texts[voices[j]].strip()), j))
+    cohesion = float(np.clip((similarity * weights).sum() / weights.sum(), 0.0, 1.0))
     return Group(
-        members=tuple(indices[row] for row in rows),
-        representative=indices[rows[best]],
+        members=tuple(i for row in rows for i in said[row]),
+        representative=voices[representative],
         cohesion=round(cohesion, 4),
     )
 

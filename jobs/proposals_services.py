@@ -12,6 +12,7 @@ one place midway.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -64,7 +65,9 @@ def create_proposals(community_id: int, job_id: str, cards: Sequence[NewCard]) -
     """One card per group at the end of the `new` column; its suggestions are used. A group this
     job already made a card of (a stage run again) is not made twice."""
     board_lock(community_id)
-    made = dict(Proposal.objects.filter(source_job_id=job_id).values_list("group_key", "pk"))
+    made = dict(
+        Proposal.objects.filter(source_job_id=uuid.UUID(job_id)).values_list("group_key", "pk")
+    )
     position = _next_position(community_id, Column.NEW)
     now = timezone.now()
     fresh: list[int] = []
@@ -73,7 +76,7 @@ def create_proposals(community_id: int, job_id: str, cards: Sequence[NewCard]) -
             continue
         proposal = Proposal.objects.create(
             community_id=community_id,
-            source_job_id=job_id,
+            source_job_id=uuid.UUID(job_id),
             group_key=card.group_key,
             column=Column.NEW,
             position=position,
@@ -129,7 +132,7 @@ def apply_merges(
         Suggestion.objects.filter(proposal_id=card).update(
             status=SuggestionStatus.DUPLICATE, duplicate_of_node_id=node, proposal=None
         )
-        if Proposal.objects.filter(pk=card, source_job_id=job_id).delete()[0]:
+        if Proposal.objects.filter(pk=card, source_job_id=uuid.UUID(job_id)).delete()[0]:
             board_events.publish_removed(community, card, "duplicate_of_node", None)
     merged = 0
     for card, target in merges.cards_to_cards.items():
@@ -217,7 +220,7 @@ def compact(community_id: int, column: str) -> None:
     moved = [(pk, place) for place, (pk, position) in enumerate(rows) if position != place]
     if not moved:
         return
-    offset = rows[-1][1] + 1
+    offset = (rows[-1][1] or 0) + 1
     for pk, place in moved:
         Proposal.objects.filter(pk=pk).update(position=offset + place)
     for pk, place in moved:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
@@ -93,7 +93,7 @@ class Candidate:
     label: str  # normalised name
 
 
-def node_candidates(nodes: Sequence[tuple[int, str, str]]) -> list[Candidate]:
+def node_candidates(nodes: Iterable[tuple[int, str, str]]) -> list[Candidate]:
     """(id, key, name) of tree nodes: each is matched by its name and by its key."""
     found: list[Candidate] = []
     for node_id, key, name in nodes:
@@ -103,7 +103,7 @@ def node_candidates(nodes: Sequence[tuple[int, str, str]]) -> list[Candidate]:
     return found
 
 
-def proposal_candidates(proposals: Sequence[tuple[int, str]]) -> list[Candidate]:
+def proposal_candidates(proposals: Iterable[tuple[int, str]]) -> list[Candidate]:
     return [
         Candidate("proposal", pk, label) for pk, title in proposals if (label := normalize(title))
     ]

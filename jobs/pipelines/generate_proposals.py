@@ -22,6 +22,7 @@ called per unit of work, so a cancel stops the run there; what finished stays.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -167,7 +168,7 @@ def _deduplicate(
     )
     older = synthesis.proposal_candidates(
         open_proposals(ctx.community_id)
-        .exclude(source_job_id=ctx.job_id)
+        .exclude(source_job_id=uuid.UUID(ctx.job_id))
         .values_list("pk", "title")
     )
     texts = _texts_by_card(new_cards)

@@ -8,6 +8,10 @@
   `jobs.runner.run_job` ("succeeded", "failed", "cancelled", "dropped", "lost").
 - `claimed(job)`: claims the job's current attempt for a test runner and returns the
   `jobs.services.progress.Run` to drive the advance service by hand.
+- `enqueued`: stops jobs from being sent to Celery (the embedded default would run them on a
+  task thread at commit); the list of (job id, attempt) that would have been sent.
+- `hub`: the realtime hub of the test's event loop, for SSE/WebSocket tests (from
+  tests/realtime/conftest.py).
 - `job_events(community)`: the `jobs` topic's outbox rows of a community, oldest first, as
   (type, data) pairs.
 """
@@ -26,6 +30,7 @@ from jobs.services import claim_run, create_job
 from jobs.services.progress import Run
 from realtime.models import OutboxEvent
 from tests.factories import MembershipFactory, UserFactory
+from tests.realtime.conftest import _no_signal_handlers, hub  # noqa: F401  (stream tests)
 
 
 @pytest.fixture
@@ -89,6 +94,30 @@ def job_events() -> Callable[[Community], list[tuple[str, dict[str, Any]]]]:
         return [(row.type, row.data) for row in rows]
 
     return read
+
+
+@pytest.fixture
+def probe() -> Any:
+    """The `probe` kind's module (tests/jobs/probe_kind.py), registered; its records cleared."""
+    from tests.jobs import probe_kind
+
+    probe_kind.EXECUTED.clear()
+    probe_kind.TRANSIENT_SEEN.clear()
+    probe_kind.HEARTBEATS.clear()
+    return probe_kind
+
+
+@pytest.fixture
+def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    from jobs.tasks import run_job_task
+
+    messages: list[tuple[str, int]] = []
+
+    def record(job_id: str, attempt: int) -> None:
+        messages.append((job_id, attempt))
+
+    monkeypatch.setattr(run_job_task, "delay", record)
+    return messages
 
 
 # --- the proposals board (issue 10) -----------------------------------------------------------

@@ -9,55 +9,11 @@ import uuid
 import pytest
 from django.test import Client
 
-from communities.models import Role
 from jobs.models import Job, Status
-from tests.factories import CommunityFactory, MembershipFactory, UserFactory, issue_token
+from tests.factories import CommunityFactory
+from tests.jobs.actors import ACTORS, MODERATE, READ, credentials
 
 pytestmark = pytest.mark.django_db
-
-ACTORS = [
-    "anonymous",
-    "member",
-    "moderator",
-    "outsider",
-    "token_read",
-    "token_admin",
-    "token_ingest",
-    "other_token",
-]
-# Reading jobs: members, moderators, tokens with read or admin. Outsiders of a private
-# community, and anonymous callers there, get the 404 of an unknown community.
-READ = {
-    "public": {
-        "anonymous": 401,
-        "member": 200,
-        "moderator": 200,
-        "outsider": 403,
-        "token_read": 200,
-        "token_admin": 200,
-        "token_ingest": 403,
-        "other_token": 403,
-    },
-    "private": {
-        "anonymous": 404,
-        "member": 200,
-        "moderator": 200,
-        "outsider": 404,
-        "token_read": 200,
-        "token_admin": 200,
-        "token_ingest": 403,
-        "other_token": 404,
-    },
-}
-MODERATE = {
-    visibility: {
-        actor: (
-            200 if actor in ("moderator", "token_admin") else 403 if code in (200, 403) else code
-        )
-        for actor, code in codes.items()
-    }
-    for visibility, codes in READ.items()
-}
 
 
 @pytest.fixture(autouse=True)
@@ -72,20 +28,11 @@ def place(request):
 
 def caller(place, who: str) -> tuple[Client, dict[str, str]]:
     """A test client and headers acting as `who` in `place`."""
+    user, token = credentials(place, who)
     client = Client()
-    headers: dict[str, str] = {}
-    if who in ("member", "moderator"):
-        role = Role.MEMBER if who == "member" else Role.MODERATOR
-        client.force_login(MembershipFactory(community=place, role=role).user)
-    elif who == "outsider":
-        client.force_login(UserFactory())
-    elif who.startswith("token_"):
-        scope = who.removeprefix("token_")
-        headers["Authorization"] = f"Bearer {issue_token(place, scope).secret}"
-    elif who == "other_token":
-        other = CommunityFactory()
-        headers["Authorization"] = f"Bearer {issue_token(other, 'read', 'admin').secret}"
-    return client, headers
+    if user is not None:
+        client.force_login(user)
+    return client, ({"Authorization": f"Bearer {token}"} if token else {})
 
 
 def post(client: Client, path: str, body: dict | None = None, headers=None):

@@ -14,57 +14,15 @@ from communities.models import Community, Role
 from communities.services import remove_membership
 from jobs.suggestions_models import Proposal
 from tests.factories import CommunityFactory, MembershipFactory, UserFactory, issue_token
+from tests.jobs.actors import ACTORS, MODERATE, READ
 from tests.realtime.asgi_client import get_stream, session_cookie
 from tests.realtime.conftest import _no_signal_handlers, hub  # noqa: F401 (fixtures)
 from tests.realtime.helpers import apublish, until
 from tests.realtime.test_consumers import Communicator, subscribe
 
-ACTORS = [
-    "anonymous",
-    "member",
-    "moderator",
-    "outsider",
-    "token_read",
-    "token_admin",
-    "token_ingest",
-    "other_token",
-]
-READ = {
-    "public": {
-        "anonymous": 401,
-        "member": 200,
-        "moderator": 200,
-        "outsider": 403,
-        "token_read": 200,
-        "token_admin": 200,
-        "token_ingest": 403,
-        "other_token": 403,
-    },
-    "private": {
-        "anonymous": 404,
-        "member": 200,
-        "moderator": 200,
-        "outsider": 404,
-        "token_read": 200,
-        "token_admin": 200,
-        "token_ingest": 403,
-        "other_token": 404,
-    },
-}
-MODERATE = {
-    visibility: {
-        actor: (
-            200 if actor in ("moderator", "token_admin") else 403 if code in (200, 403) else code
-        )
-        for actor, code in codes.items()
-    }
-    for visibility, codes in READ.items()
-}
-# The stream answers a refused topic as the HTTP API does; a WebSocket closes with 4000 + it.
-STREAM_READ = {
-    visibility: {actor: 200 if code == 200 else code for actor, code in codes.items()}
-    for visibility, codes in READ.items()
-}
+# The board is read like jobs (Action.READ_MEMBERS) and changed like them (Action.MODERATE):
+# one table for both (tests/jobs/actors.py). The stream answers a refused topic as the HTTP
+# API does; a WebSocket closes with 4000 + that status.
 
 
 @pytest.fixture(autouse=True)
@@ -167,7 +125,7 @@ async def test_the_board_topic_over_sse_reaches_exactly_those_who_may_read_the_b
 ):
     place = await database_sync_to_async(CommunityFactory)(visibility=visibility)
     headers = await _headers(place, who)
-    expected = STREAM_READ[visibility][who]
+    expected = READ[visibility][who]
 
     response = await get_stream(place.slug, {"topics": "board", "last_event_id": "0"}, headers)
     try:
@@ -199,7 +157,7 @@ async def test_the_board_topic_over_websocket_reaches_exactly_those_who_may_read
 
     place = await database_sync_to_async(CommunityFactory)(visibility=visibility)
     headers = await _headers(place, who)
-    expected = STREAM_READ[visibility][who]
+    expected = READ[visibility][who]
     raw = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
     ws = Communicator(application, f"/ws/communities/{place.slug}/", raw)
     connected, _ = await ws.connect()

@@ -25,9 +25,7 @@ HARDCORE = ["hardcore mode", "!suggest HARDCORE MODE", "hardcore mode pls", "har
 
 def chat(suggest, community, texts: list[str], first_viewer: int = 0) -> list[Suggestion]:
     """Each text from a viewer of its own."""
-    return [
-        suggest(community, text, viewer=f"v{first_viewer + n}") for n, text in enumerate(texts)
-    ]
+    return [suggest(community, text, viewer=f"v{first_viewer + n}") for n, text in enumerate(texts)]
 
 
 def board(community) -> list[tuple[str, int | None]]:
