@@ -65,14 +65,21 @@ class Plan:
     cards: list[tuple[int, str]] = field(default_factory=list)  # (card id, title)
     nodes: list[dict[str, Any]] = field(default_factory=list)
     problems: dict[str, list[str]] = field(default_factory=dict)
+    # Per node, where each of its prerequisites sits in the card's list (some were dropped).
+    sources: list[list[int]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        return {"cards": self.cards, "nodes": self.nodes, "problems": self.problems}
+        return {
+            "cards": self.cards,
+            "nodes": self.nodes,
+            "problems": self.problems,
+            "sources": self.sources,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Plan:
         cards = [(int(card), str(title)) for card, title in data["cards"]]
-        return cls(cards, list(data["nodes"]), dict(data["problems"]))
+        return cls(cards, list(data["nodes"]), dict(data["problems"]), list(data["sources"]))
 
 
 def plan_build(community: Community, card_ids: Sequence[int]) -> Plan:
@@ -97,7 +104,7 @@ def plan_build(community: Community, card_ids: Sequence[int]) -> Plan:
     plan = Plan()
     for index, card in enumerate(ordered):
         plan.cards.append((card.pk, card.title))
-        prerequisites = []
+        prerequisites, sources = [], []
         for position, item in enumerate(card.prerequisites):
             resolved = _resolve(item, keys, built)
             if resolved is None:
@@ -107,7 +114,9 @@ def plan_build(community: Community, card_ids: Sequence[int]) -> Plan:
                 )
             else:
                 prerequisites.append(resolved)
+                sources.append(position)
         plan.nodes.append(_raw_node(card, keys[card.pk], prerequisites))
+        plan.sources.append(sources)
     return plan
 
 
@@ -151,6 +160,7 @@ class BuildRefused(Exception):
 
 
 _ADDED = re.compile(r"^added\[(\d+)\](?: \(key '[^']*'\))?")
+_PREREQUISITE = re.compile(r"^\.prerequisites\[(\d+)\]")
 
 
 def check_plan(community: Community, plan: Plan) -> list[NodeSpec]:
@@ -172,5 +182,11 @@ def _card_location(where: str, plan: Plan) -> str:
     match = _ADDED.match(where)
     if match is None:
         return f"tree: {where}"  # a problem of the existing tree (it was valid when loaded)
-    card, title = plan.cards[int(match.group(1))]
-    return _label(card, title) + where[match.end() :]
+    index = int(match.group(1))
+    card, title = plan.cards[index]
+    rest = where[match.end() :]
+    prerequisite = _PREREQUISITE.match(rest)
+    if prerequisite is not None:  # the place in the card's own list
+        source = plan.sources[index][int(prerequisite.group(1))]
+        rest = f".prerequisites[{source}]{rest[prerequisite.end() :]}"
+    return _label(card, title) + rest

@@ -16,7 +16,8 @@ from tests.factories import NodeFactory, PrerequisiteFactory
 from tests.jobs.conftest import positions
 from tests.progression.conftest import _eager_tasks, earn  # noqa: F401 (fixtures)
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Transactional: the engine re-plans after commit. Jobs run here, never in the background.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("enqueued")]
 
 
 def published(community, type_: str) -> list[dict]:
@@ -99,7 +100,7 @@ def test_every_problem_is_reported_with_its_card_and_nothing_is_written(
     Proposal.objects.filter(pk=loop_a.pk).update(prerequisites=[f"card:{loop_b.pk}"])
     Proposal.objects.filter(pk=loop_b.pk).update(prerequisites=[f"card:{loop_a.pk}"])
     Proposal.objects.filter(pk=huge.pk).update(tier=32_767)  # default cost far too large
-    Proposal.objects.filter(pk=ghost.pk).update(prerequisites=["card:999999"])
+    Proposal.objects.filter(pk=ghost.pk).update(prerequisites=["card:999999", "nowhere"])
 
     job = start_job(community, "build_tree")
     assert run_job_now(job) == "failed"
@@ -112,7 +113,8 @@ def test_every_problem_is_reported_with_its_card_and_nothing_is_written(
     )
     assert f"card {loop_a.pk} ('Loop A')" in error and "prerequisite cycle" in error
     assert f"card {huge.pk} ('Huge')" in error and "default cost" in error
-    assert f"card {ghost.pk} ('Ghost card').prerequisites[0]" in error
+    assert f"card {ghost.pk} ('Ghost card').prerequisites[0]: 'card:999999' is no card" in error
+    assert f"card {ghost.pk} ('Ghost card').prerequisites[1]: unknown node 'nowhere'" in error
     assert f"card {ok.pk}" not in error
     assert list(Node.objects.filter(community=community).values_list("key", flat=True)) == [
         "emotes"
@@ -121,13 +123,15 @@ def test_every_problem_is_reported_with_its_card_and_nothing_is_written(
     assert board_events(community) == []
 
 
-def test_a_prerequisite_on_a_retired_node_is_a_problem_of_its_card(community, make_cards):
+def test_a_prerequisite_on_a_retired_node_is_a_problem_of_its_card(
+    community, make_cards, start_job
+):
     NodeFactory(community=community, key="old_thing", retired_at="2026-01-01T00:00:00Z")
     (card,) = accept(make_cards, community, "New thing")
     Proposal.objects.filter(pk=card.pk).update(prerequisites=["old_thing"])
 
     with pytest.raises(BuildRefused) as refused:
-        build_cards(community.pk, "job", [card.pk], lambda data: None)
+        build_cards(community.pk, str(start_job(community, "build_tree").pk), [card.pk], print)
 
     assert refused.value.problems == {
         f"card {card.pk} ('New thing').prerequisites[0]": ["node 'old_thing' is retired"]
@@ -138,8 +142,9 @@ def test_the_same_cards_never_make_a_node_twice(community, make_cards, start_job
     cards = accept(make_cards, community, "One", "Two")
     ids = [card.pk for card in cards]
 
-    first = build_cards(community.pk, "job-1", ids, lambda data: None)
-    again = build_cards(community.pk, "job-1", ids, lambda data: None)  # a redelivered stage
+    earlier = str(start_job(community, "build_tree").pk)
+    first = build_cards(community.pk, earlier, ids, lambda data: None)
+    again = build_cards(community.pk, earlier, ids, lambda data: None)  # a redelivered stage
     job = start_job(community, "build_tree", {"proposal_ids": ids})  # a new job, same cards
     assert run_job_now(job) == "succeeded"
 
@@ -153,14 +158,15 @@ def test_the_same_cards_never_make_a_node_twice(community, make_cards, start_job
     ]
 
 
-def test_a_failed_write_leaves_no_node_and_no_card_built(community, make_cards, monkeypatch):
+def test_a_failed_write_leaves_no_node_and_no_card_built(community, make_cards, start_job):
     cards = accept(make_cards, community, "One", "Two")
+    job = str(start_job(community, "build_tree").pk)
 
     def crash(data):
         raise RuntimeError("worker lost mid-transaction")
 
     with pytest.raises(RuntimeError):
-        build_cards(community.pk, "job", [card.pk for card in cards], crash)
+        build_cards(community.pk, job, [card.pk for card in cards], crash)
 
     assert not Node.objects.filter(community=community).exists()
     assert set(Proposal.objects.values_list("column", flat=True)) == {"accepted"}
@@ -207,6 +213,6 @@ def test_the_next_vote_may_offer_a_new_node_and_the_tree_read_shows_it(
 
 
 def test_a_plan_survives_its_checkpoint():
-    plan = Plan(cards=[(1, "One")], nodes=[{"key": "one"}], problems={"x": ["y"]})
+    plan = Plan(cards=[(1, "One")], nodes=[{"key": "one"}], problems={"x": ["y"]}, sources=[[]])
 
     assert Plan.from_json(plan.as_json()) == plan
