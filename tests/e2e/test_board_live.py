@@ -32,11 +32,12 @@ def test_a_move_made_on_one_server_reaches_a_board_reader_on_another(
     card = Proposal.objects.create(community=community, column="new", position=0, title="Hats")
     url = stream_url(web2, community, "board")
     move_url = f"{web.base_url}/api/communities/{community.slug}/proposals/{card.pk}/move"
+    cookies = session_cookie(reader), session_cookie(leaver)
 
     async def scenario() -> dict:
         async with sse_http_client() as http, httpx.AsyncClient(timeout=10) as api:
-            watching = await open_sse(http, url, last_event_id=0, headers=session_cookie(reader))
-            leaving = await open_sse(http, url, last_event_id=0, headers=session_cookie(leaver))
+            watching = await open_sse(http, url, last_event_id=0, headers=cookies[0])
+            leaving = await open_sse(http, url, last_event_id=0, headers=cookies[1])
             assert (watching.status, leaving.status) == (200, 200)
             moved = await api.post(
                 move_url,
