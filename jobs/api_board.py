@@ -28,9 +28,7 @@ MovableColumn = Literal["new", "shortlisted", "accepted", "rejected"]
 # A prerequisite is a node key, or `card:<id>`: another card (built in the same job, or before).
 PREREQUISITE = r"^([a-z][a-z0-9_]*|card:[1-9][0-9]{0,9})$"
 _CARD_ID = Path(..., ge=1, le=2**31 - 1)
-_MOVE_ERRORS = {
-    code: schema for code, schema in errors(WRITE_ERRORS).items() if code != 409
-}
+_MOVE_ERRORS = {code: schema for code, schema in errors(WRITE_ERRORS).items() if code != 409}
 
 
 class CardOut(Schema):

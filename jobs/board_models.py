@@ -22,9 +22,7 @@ class ProposalMove(models.Model):
     community = models.ForeignKey(
         Community, on_delete=models.CASCADE, related_name="proposal_moves"
     )
-    proposal = models.ForeignKey(
-        "jobs.Proposal", on_delete=models.CASCADE, related_name="moves"
-    )
+    proposal = models.ForeignKey("jobs.Proposal", on_delete=models.CASCADE, related_name="moves")
     from_column = models.CharField(max_length=12, choices=Column.choices)
     from_position = models.PositiveIntegerField(null=True, blank=True)
     to_column = models.CharField(max_length=12, choices=Column.choices)

@@ -102,7 +102,7 @@ def plan_build(community: Community, card_ids: Sequence[int]) -> Plan:
         )
     )
     plan = Plan()
-    for index, card in enumerate(ordered):
+    for card in ordered:
         plan.cards.append((card.pk, card.title))
         prerequisites, sources = [], []
         for position, item in enumerate(card.prerequisites):
@@ -154,7 +154,9 @@ class BuildRefused(Exception):
         self.problems = dict(problems)
         count = sum(len(messages) for messages in self.problems.values())
         listed = "; ".join(
-            f"{where}: {message}" for where, messages in self.problems.items() for message in messages
+            f"{where}: {message}"
+            for where, messages in self.problems.items()
+            for message in messages
         )
         super().__init__(f"{count} problem(s), nothing was written: {listed}")
 

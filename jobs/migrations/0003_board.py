@@ -7,65 +7,132 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('communities', '0001_initial'),
-        ('jobs', '0002_suggestions_and_proposals'),
-        ('progression', '0004_vote_window_and_crossing_line'),
+        ("communities", "0001_initial"),
+        ("jobs", "0002_suggestions_and_proposals"),
+        ("progression", "0004_vote_window_and_crossing_line"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ProposalMove',
+            name="ProposalMove",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_column', models.CharField(choices=[('new', 'New'), ('shortlisted', 'Shortlisted'), ('accepted', 'Accepted'), ('rejected', 'Rejected'), ('built', 'Built')], max_length=12)),
-                ('from_position', models.PositiveIntegerField(blank=True, null=True)),
-                ('to_column', models.CharField(choices=[('new', 'New'), ('shortlisted', 'Shortlisted'), ('accepted', 'Accepted'), ('rejected', 'Rejected'), ('built', 'Built')], max_length=12)),
-                ('to_position', models.PositiveIntegerField()),
-                ('version', models.PositiveIntegerField()),
-                ('moved_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "from_column",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("shortlisted", "Shortlisted"),
+                            ("accepted", "Accepted"),
+                            ("rejected", "Rejected"),
+                            ("built", "Built"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("from_position", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "to_column",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("shortlisted", "Shortlisted"),
+                            ("accepted", "Accepted"),
+                            ("rejected", "Rejected"),
+                            ("built", "Built"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("to_position", models.PositiveIntegerField()),
+                ("version", models.PositiveIntegerField()),
+                (
+                    "moved_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
             ],
             options={
-                'ordering': ['moved_at', 'id'],
+                "ordering": ["moved_at", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='proposal',
-            constraint=models.UniqueConstraint(condition=models.Q(('built_node__isnull', False)), fields=('built_node',), name='proposal_built_once'),
+            model_name="proposal",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("built_node__isnull", False)),
+                fields=("built_node",),
+                name="proposal_built_once",
+            ),
         ),
         migrations.AddField(
-            model_name='proposalmove',
-            name='community',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='proposal_moves', to='communities.community'),
+            model_name="proposalmove",
+            name="community",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="proposal_moves",
+                to="communities.community",
+            ),
         ),
         migrations.AddField(
-            model_name='proposalmove',
-            name='job',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='card_moves', to='jobs.job'),
+            model_name="proposalmove",
+            name="job",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="card_moves",
+                to="jobs.job",
+            ),
         ),
         migrations.AddField(
-            model_name='proposalmove',
-            name='proposal',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='moves', to='jobs.proposal'),
+            model_name="proposalmove",
+            name="proposal",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="moves",
+                to="jobs.proposal",
+            ),
         ),
         migrations.AddField(
-            model_name='proposalmove',
-            name='token',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='proposal_moves', to='communities.apitoken'),
+            model_name="proposalmove",
+            name="token",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="proposal_moves",
+                to="communities.apitoken",
+            ),
         ),
         migrations.AddField(
-            model_name='proposalmove',
-            name='user',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='proposal_moves', to=settings.AUTH_USER_MODEL),
+            model_name="proposalmove",
+            name="user",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="proposal_moves",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddIndex(
-            model_name='proposalmove',
-            index=models.Index(fields=['proposal', 'moved_at'], name='proposal_move_history'),
+            model_name="proposalmove",
+            index=models.Index(fields=["proposal", "moved_at"], name="proposal_move_history"),
         ),
         migrations.AddConstraint(
-            model_name='proposalmove',
-            constraint=models.CheckConstraint(condition=models.Q(('from_column__in', ['new', 'shortlisted', 'accepted', 'rejected', 'built']), ('to_column__in', ['new', 'shortlisted', 'accepted', 'rejected', 'built'])), name='proposal_move_columns_known'),
+            model_name="proposalmove",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("from_column__in", ["new", "shortlisted", "accepted", "rejected", "built"]),
+                    ("to_column__in", ["new", "shortlisted", "accepted", "rejected", "built"]),
+                ),
+                name="proposal_move_columns_known",
+            ),
         ),
     ]

@@ -18,8 +18,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from communities.models import Community
 from communities.errors import InvalidInput
+from communities.models import Community
 from progression import events
 from progression.models import Node, Prerequisite, Unlock, UnlockProgress, VoteOption
 from progression.tree_schema import NodeSpec, TreeSpec, validate_tree
@@ -234,12 +234,16 @@ def _publish_tree_changed(community: Community, source: str, **keys: Iterable[st
 # Adding nodes to a tree (the build_tree job) ------------------------------------------------
 
 
-def validate_additions(community: Community, additions: Sequence[Mapping[str, Any]]) -> list[NodeSpec]:
+def validate_additions(
+    community: Community, additions: Sequence[Mapping[str, Any]]
+) -> list[NodeSpec]:
     """New nodes (raw, as in a tree file) checked together with the community's tree by
     `load_tree`'s rules (`validate_tree`: shape, known prerequisites, no cycles, count rules).
     Problems of a new node are located `added[i]...`; a prerequisite on a retired node is one
     too (it can never be unlocked again). Raises InvalidInput listing every problem."""
-    nodes = list(Node.objects.filter(community=community).prefetch_related("prerequisites__required"))
+    nodes = list(
+        Node.objects.filter(community=community).prefetch_related("prerequisites__required")
+    )
     existing = [_as_raw(node) for node in nodes]
     retired = {node.key for node in nodes if node.retired_at is not None}
     data = {"nodes": [*existing, *additions]}
@@ -257,7 +261,9 @@ def validate_additions(community: Community, additions: Sequence[Mapping[str, An
                 problems.setdefault(location, []).append(f"node '{key}' is retired")
     if problems:
         count = sum(len(messages) for messages in problems.values())
-        raise InvalidInput(f"The new nodes have {count} problem(s); nothing was written.", fields=problems)
+        raise InvalidInput(
+            f"The new nodes have {count} problem(s); nothing was written.", fields=problems
+        )
     assert spec is not None
     return list(spec.nodes[len(existing) :])
 
@@ -291,7 +297,7 @@ def _relocate(fields: Mapping[str, list[str]], existing: int) -> dict[str, list[
     for location, messages in fields.items():
         match = _NODE_LOCATION.match(location)
         if match and int(match.group(1)) >= existing:
-            location = f"added[{int(match.group(1)) - existing}]{location[match.end():]}"
+            location = f"added[{int(match.group(1)) - existing}]{location[match.end() :]}"
         moved.setdefault(location, []).extend(messages)
     return moved
 

@@ -122,6 +122,9 @@ def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 
 # --- the proposals board (issue 10) -----------------------------------------------------------
 
+# The board's tests also stream (the realtime suite's hub) and earn points (progression's).
+from tests.progression.conftest import _eager_tasks, earn  # noqa: E402, F401
+
 
 @pytest.fixture
 def make_cards() -> Callable[..., list[Any]]:

@@ -16,7 +16,6 @@ from jobs.suggestions_models import Proposal
 from tests.factories import CommunityFactory, MembershipFactory, UserFactory, issue_token
 from tests.jobs.actors import ACTORS, MODERATE, READ
 from tests.realtime.asgi_client import get_stream, session_cookie
-from tests.realtime.conftest import _no_signal_handlers, hub  # noqa: F401 (fixtures)
 from tests.realtime.helpers import apublish, until
 from tests.realtime.test_consumers import Communicator, subscribe
 
@@ -79,9 +78,7 @@ def test_reading_the_board_is_for_members_moderators_and_read_tokens_only(place,
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("who", ACTORS)
-def test_moving_and_editing_cards_is_for_moderators_and_admin_tokens_only(
-    place, who, make_cards
-):
+def test_moving_and_editing_cards_is_for_moderators_and_admin_tokens_only(place, who, make_cards):
     card, _ = make_cards(place, "new", 2)
     client, headers = client_for(place, who)
     expected = MODERATE[place.visibility][who]

@@ -17,7 +17,6 @@ from jobs.suggestions_models import Proposal
 from realtime.models import OutboxEvent
 from tests.factories import MembershipFactory
 from tests.realtime.asgi_client import get_stream, session_cookie
-from tests.realtime.conftest import _no_signal_handlers, hub  # noqa: F401 (fixtures)
 from tests.realtime.test_consumers import Communicator, subscribe
 
 
@@ -58,9 +57,9 @@ async def test_a_move_reaches_a_second_client_over_sse_and_websocket_after_its_r
     assert (await ws.connect())[0]
     await subscribe(ws, topics=["board"])
     try:
-        status = await database_sync_to_async(_move_then_close_the_connection, thread_sensitive=False)(
-            community.slug, card, moderator
-        )
+        status = await database_sync_to_async(
+            _move_then_close_the_connection, thread_sensitive=False
+        )(community.slug, card, moderator)
         event_id = await database_sync_to_async(
             lambda: OutboxEvent.objects.get(community=community, topic="board").event_id
         )()

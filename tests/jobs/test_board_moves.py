@@ -59,7 +59,7 @@ def test_moving_a_card_up_its_column_shifts_the_cards_it_passes(
     assert response.status_code == 200, response.content
     assert response.json()["position"] == 1 and response.json()["version"] == 2
     assert positions(community)["new"] == [a.pk, d.pk, b.pk, c.pk]
-    (kind, data), = board_events(community)
+    ((kind, data),) = board_events(community)
     assert kind == "board.card.moved"
     assert data["card"]["id"] == d.pk
     assert data["from"] == {"column": "new", "position": 3}
@@ -127,9 +127,7 @@ def test_a_move_on_a_stale_version_is_409_with_the_current_card_and_writes_nothi
     assert len(board_events(community)) == 1
 
 
-def test_an_edit_on_a_stale_version_is_409_with_the_current_card(
-    community, mod_client, make_cards
-):
+def test_an_edit_on_a_stale_version_is_409_with_the_current_card(community, mod_client, make_cards):
     (card,) = make_cards(community, "new", 1)
     assert edit(mod_client, card, title="Neon overlay").status_code == 200
 

@@ -4,6 +4,7 @@ its card and nothing written then; never a node twice; the new nodes take part a
 from __future__ import annotations
 
 import pytest
+
 from jobs.build_plan import BuildRefused, Plan, node_key
 from jobs.build_services import build_cards
 from jobs.models import Status
@@ -14,7 +15,6 @@ from progression.tree_state import available_options
 from realtime.models import OutboxEvent
 from tests.factories import NodeFactory, PrerequisiteFactory
 from tests.jobs.conftest import positions
-from tests.progression.conftest import _eager_tasks, earn  # noqa: F401 (fixtures)
 
 # Transactional: the engine re-plans after commit. Jobs run here, never in the background.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("enqueued")]
