@@ -288,6 +288,11 @@ def test_outsiders_get_the_unknown_slug_answer_for_a_private_community(
         "POST /api/communities/{slug}/votes": {"option": 1, "platform_user_id": "a"},
         "POST /api/communities/{slug}/nodes/{key}/relock": {},
         "PUT /api/communities/{slug}/weights/{metric}": {"weight": "1"},
+        "POST /api/communities/{slug}/suggestions": {
+            "text": "pet dragon",
+            "message_id": "m-1",
+            "platform_user_id": "a",
+        },
     }.get(f"{method} {path}")
     before = written()
 
