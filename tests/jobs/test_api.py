@@ -218,10 +218,11 @@ def test_a_start_without_a_body_is_refused_with_400_after_the_access_check(
 ):
     client = Client()
     client.force_login(member)
-    assert client.post(f"/api/communities/{community.slug}/jobs").status_code == 403
+    path = f"/api/communities/{community.slug}/jobs"
+    assert client.post(path, data="", content_type="application/json").status_code == 403
     client.force_login(moderator)
 
-    response = client.post(f"/api/communities/{community.slug}/jobs")
+    response = client.post(path, data="", content_type="application/json")
 
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {"kind": ["required"]}
