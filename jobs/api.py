@@ -9,6 +9,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
+from communities.errors import InvalidInput
 from communities.models import Community
 from communities.permissions import Action, require
 from communities.selectors import get_community
@@ -37,8 +38,10 @@ def _community(request: HttpRequest, slug: str, action: Action) -> Community:
     response={201: JobOut, **_WRITE},
     summary="Moderators: start a job (kind and parameters validated)",
 )
-def post_job(request: HttpRequest, slug: str, payload: JobIn) -> Any:
-    community = _community(request, slug, Action.MODERATE)
+def post_job(request: HttpRequest, slug: str, payload: JobIn | None = None) -> Any:
+    community = _community(request, slug, Action.MODERATE)  # 404/403 before the body
+    if payload is None:
+        raise InvalidInput("A job needs a kind.", fields={"kind": ["required"]})
     job = services.create_job(
         community,
         payload.kind,

@@ -22,7 +22,7 @@ class SelftestParams(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     units: int = Field(default=20, ge=1, le=10_000)
-    delay_ms: int = Field(default=0, ge=0, le=10_000)
+    delay_ms: int = Field(default=0, ge=0, le=5_000)
     fail_at: int | None = Field(default=None, ge=1, le=10_000)
 
 

@@ -17,14 +17,23 @@ from typing import Any, NoReturn
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, PositiveIntegerField, Q, Value, When
+from django.db.models import (
+    Case,
+    DateTimeField,
+    F,
+    PositiveBigIntegerField,
+    PositiveIntegerField,
+    Q,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from jobs import events
 from jobs.errors import ProgressRefused, Refusal, RunLost
 from jobs.kinds import COMPLETE, KINDS, JobCancelled, JobKind
 from jobs.models import Job, Status
-from jobs.services.writes import written
+from jobs.services.writes import announce, written
 
 logger = logging.getLogger(__name__)
 
@@ -100,20 +109,34 @@ def advance(run: Run, stage: str, current: int, message: str = "") -> bool:
     if current < 0:
         _refuse(run, Refusal.OUT_OF_RANGE, f"current {current} is negative")
     now = timezone.now()
+    due = now - timedelta(milliseconds=settings.JOBS_PROGRESS_EVENT_INTERVAL_MS)
+    # Coalescing in the same UPDATE: the event is due if none left within the interval.
+    is_due = Q(progress_published_at__isnull=True) | Q(progress_published_at__lte=due)
     updated = (
         _live(run)
         .filter(stage=stage, current__lte=current, total__gte=current)
-        .update(current=current, message=message[:300], heartbeat_at=now, version=F("version") + 1)
+        .update(
+            current=current,
+            message=message[:300],
+            heartbeat_at=now,
+            version=F("version") + 1,
+            progress_published_at=Case(
+                When(is_due, then=Value(now)),
+                default=F("progress_published_at"),
+                output_field=DateTimeField(),
+            ),
+            published_version=Case(
+                When(is_due, then=F("version") + 1),
+                default=F("published_version"),
+                output_field=PositiveBigIntegerField(),
+            ),
+        )
     )
     if not updated:
         _diagnose(run, stage=stage, current=current)
-    due = now - timedelta(milliseconds=settings.JOBS_PROGRESS_EVENT_INTERVAL_MS)
-    publish = bool(
-        Job.objects.filter(pk=run.job_id)
-        .filter(Q(progress_published_at__isnull=True) | Q(progress_published_at__lte=due))
-        .update(progress_published_at=now, published_version=F("version"))
-    )
-    written(run.job_id, events.JOB_PROGRESSED if publish else None)
+    job = Job.objects.select_related("community").get(pk=run.job_id)
+    publish = job.published_version == job.version
+    announce(job, events.JOB_PROGRESSED if publish else None)
     return publish
 
 

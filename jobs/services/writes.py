@@ -12,10 +12,14 @@ from realtime import publish
 
 
 def written(job_id: str, event_type: str | None) -> Job:
-    """Reads the row just written (the writer's transaction sees it) and publishes it.
-    Progress events carry a per-job coalesce key (a slow client keeps only the newest);
-    created and terminal events have none, so they are always delivered."""
-    job = Job.objects.select_related("community").get(pk=job_id)
+    """Reads the row just written (the writer's transaction sees it) and publishes it."""
+    return announce(Job.objects.select_related("community").get(pk=job_id), event_type)
+
+
+def announce(job: Job, event_type: str | None) -> Job:
+    """Publishes `job` as read inside the writer's transaction (if `event_type`), and caches
+    it after commit. Progress events carry a per-job coalesce key (a slow client keeps only
+    the newest); created and terminal events have none, so they are always delivered."""
     payload = events.job_payload(job)
     if event_type is not None:
         coalesce = f"job:{job.pk}" if event_type == events.JOB_PROGRESSED else ""

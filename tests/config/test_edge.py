@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections import Counter
 
 import pytest
@@ -288,11 +289,18 @@ def test_outsiders_get_the_unknown_slug_answer_for_a_private_community(
         "POST /api/communities/{slug}/votes": {"option": 1, "platform_user_id": "a"},
         "POST /api/communities/{slug}/nodes/{key}/relock": {},
         "PUT /api/communities/{slug}/weights/{metric}": {"weight": "1"},
+        "POST /api/communities/{slug}/suggestions": {
+            "text": "pet dragon",
+            "message_id": "m-1",
+            "platform_user_id": "a",
+        },
     }.get(f"{method} {path}")
     before = written()
 
     def call(slug: str):
-        url = path.format(slug=slug, key="first", metric="message", platform_user_id="a")
+        url = path.format(
+            slug=slug, key="first", metric="message", platform_user_id="a", job_id=uuid.uuid4()
+        )
         return request(method, url, body, token)
 
     hidden, unknown = call(private_community.slug), call("no-such-hub")

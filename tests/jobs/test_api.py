@@ -211,3 +211,18 @@ def test_cancelling_a_finished_job_is_a_conflict(community, moderator, start_job
     assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
     assert retry_of_cancelled.status_code == 200
     assert post(client, f"{path}/retry").status_code == 409
+
+
+def test_a_start_without_a_body_is_refused_with_400_after_the_access_check(
+    community, moderator, member
+):
+    client = Client()
+    client.force_login(member)
+    path = f"/api/communities/{community.slug}/jobs"
+    assert client.post(path, data="", content_type="application/json").status_code == 403
+    client.force_login(moderator)
+
+    response = client.post(path, data="", content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"kind": ["required"]}

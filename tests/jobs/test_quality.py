@@ -11,6 +11,7 @@ from __future__ import annotations
 from sklearn.metrics import adjusted_rand_score
 
 from jobs.clustering import cluster
+from jobs.suggestions_services import clean_text
 from tests.jobs.suggestion_fixtures import labelled
 
 MIN_ARI = 0.8
@@ -31,6 +32,7 @@ def test_the_fixture_is_as_big_and_varied_as_promised():
     assert len(texts) >= 300
     assert len(ideas) >= 20
     assert sum(label.startswith("noise-") for label in truth) >= 20
+    assert all(clean_text(text) for text in texts)  # each one could have been posted
 
 
 def test_the_labelled_suggestions_cluster_with_an_adjusted_rand_index_of_at_least_0_8():

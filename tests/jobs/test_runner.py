@@ -128,3 +128,21 @@ def test_a_long_unit_of_work_keeps_beating_the_heartbeat(
 
     before, after = probe.HEARTBEATS[str(job.pk)]
     assert (after - before).total_seconds() >= 0.5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_created_job_runs_by_itself_after_commit(community, start_job, settings):
+    """Embedded default: Celery runs the task on the process's task threads, never on the
+    caller's; real mode has no worker in this test, so the job just waits, queued."""
+    import time
+
+    job = start_job(community, params={"units": 3})
+    if not settings.TASKS_IN_PROCESS:
+        assert Job.objects.get(pk=job.pk).status == Status.QUEUED
+        return
+    deadline = time.monotonic() + 30
+    while Job.objects.get(pk=job.pk).status != Status.SUCCEEDED:
+        assert time.monotonic() < deadline, Job.objects.get(pk=job.pk).status
+        time.sleep(0.05)
+    job.refresh_from_db()
+    assert job.runner and job.result == {"units": 3, "rows": 3}
