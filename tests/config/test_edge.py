@@ -289,6 +289,12 @@ def test_outsiders_get_the_unknown_slug_answer_for_a_private_community(
         "POST /api/communities/{slug}/votes": {"option": 1, "platform_user_id": "a"},
         "POST /api/communities/{slug}/nodes/{key}/relock": {},
         "PUT /api/communities/{slug}/weights/{metric}": {"weight": "1"},
+        "POST /api/communities/{slug}/proposals/{card_id}/move": {
+            "column": "new",
+            "position": 0,
+            "version": 1,
+        },
+        "PATCH /api/communities/{slug}/proposals/{card_id}": {"version": 1},
         "POST /api/communities/{slug}/suggestions": {
             "text": "pet dragon",
             "message_id": "m-1",
@@ -299,7 +305,12 @@ def test_outsiders_get_the_unknown_slug_answer_for_a_private_community(
 
     def call(slug: str):
         url = path.format(
-            slug=slug, key="first", metric="message", platform_user_id="a", job_id=uuid.uuid4()
+            slug=slug,
+            key="first",
+            metric="message",
+            platform_user_id="a",
+            job_id=uuid.uuid4(),
+            card_id=1,
         )
         return request(method, url, body, token)
 
