@@ -8,7 +8,7 @@ import re
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Path, Router, Schema
+from ninja import Field, Path, Router, Schema, Status
 from pydantic import StrictInt, StrictStr, field_validator
 
 from communities.models import Community
@@ -126,11 +126,12 @@ def _community(request: HttpRequest, slug: str, action: Action) -> Community:
     return community
 
 
-def _stale(exc: StaleCard) -> tuple[int, dict[str, Any]]:
-    return 409, {
+def _stale(exc: StaleCard) -> Status[Any]:
+    body = {
         "error": {"code": exc.code, "message": exc.message, "fields": exc.fields},
         "card": exc.card,
     }
+    return Status(409, body)
 
 
 @router.get(

@@ -4,6 +4,7 @@ ERROR with the event id and counted, never dropped at DEBUG."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -105,4 +106,29 @@ def test_a_failed_publish_is_logged_at_error_with_the_event_id_and_counted(
     assert [r.levelno for r in failures] == [logging.ERROR]
     assert f"event={event.event_id}" in failures[0].getMessage()
     assert f"type={event.type}" in failures[0].getMessage()
+    assert REGISTRY.get_sample_value("stream_publish_failures_total") == before + 1
+
+
+def test_a_listener_that_fails_on_an_event_is_logged_at_error_with_its_id_and_counted(caplog):
+    from realtime.hub import StreamHub
+
+    class Broken:
+        def on_message(self, message):
+            raise RuntimeError("client gone mid-write")
+
+    loop = asyncio.new_event_loop()
+    hub = StreamHub(loop)
+    hub.groups["community.1.board"] = {Broken()}
+    before = REGISTRY.get_sample_value("stream_publish_failures_total") or 0.0
+
+    try:
+        hub.dispatch(
+            {"type": "stream.event", "group": "community.1.board", "id": 41, "event_type": "b.x"}
+        )
+    finally:
+        loop.close()
+
+    (record,) = [r for r in caplog.records if "listener failed" in r.getMessage()]
+    assert record.levelno == logging.ERROR
+    assert "event=41" in record.getMessage() and "group=community.1.board" in record.getMessage()
     assert REGISTRY.get_sample_value("stream_publish_failures_total") == before + 1
