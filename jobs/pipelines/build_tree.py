@@ -4,8 +4,9 @@ fetching → planning → validating → creating → complete (docs/jobs.md, "B
 
 - fetching: the accepted cards without a node (or those of `proposal_ids` among them).
 - planning: a key, tier, cost and prerequisites per card (`jobs.build_plan`).
-- validating: the plan checked with the tree by `load_tree`'s rules; any problem fails the job
-  with every problem named by its card, and nothing is written.
+- validating: the cards planned again as they are now and checked with the tree by
+  `load_tree`'s rules; any problem fails the job with every problem named by its card, and
+  nothing is written (a retry, once the cards are fixed, checks them again).
 - creating: one transaction makes the plan again from the cards as they are now, checks it
   again, adds the nodes, marks each card with its node and moves it to `built`, and records
   the stage: a redelivered job never adds a node twice (`jobs.build_services`).
@@ -22,7 +23,7 @@ from django.db import transaction
 from pydantic import BaseModel, ConfigDict, Field
 
 from communities.models import Community
-from jobs.build_plan import Plan, buildable_cards, check_plan, plan_build
+from jobs.build_plan import buildable_cards, check_plan, plan_build
 from jobs.build_services import build_cards
 from jobs.kinds import COMPLETE, JobContext, JobKind, Stage, register
 
@@ -39,9 +40,10 @@ def run(ctx: JobContext) -> dict[str, Any]:
     params = BuildTreeParams.model_validate(ctx.params)
     community = Community.objects.get(pk=ctx.community_id)
     fetched = ctx.checkpoint("fetching") or _fetch(ctx, params)
-    planned = ctx.checkpoint("planning") or _plan(ctx, community, fetched["cards"], params)
+    if ctx.checkpoint("planning") is None:  # the plan as first made, kept with the job
+        _plan(ctx, community, fetched["cards"], params)
     if ctx.checkpoint("validating") is None:
-        _validate(ctx, community, planned, params)
+        _validate(ctx, community, fetched["cards"], params)
     created = ctx.checkpoint("creating") or _create(ctx, fetched["cards"])
     return {"cards": len(fetched["cards"]), **created}
 
@@ -75,13 +77,15 @@ def _plan(
 
 
 def _validate(
-    ctx: JobContext, community: Community, planned: dict[str, Any], params: BuildTreeParams
+    ctx: JobContext, community: Community, cards: list[int], params: BuildTreeParams
 ) -> None:
+    """Planned again from the cards as they are now: a retry after the moderators fixed the
+    cards a failed run named checks the fixed cards, not the saved plan."""
     ctx.begin("validating", 1, "checking the new nodes with the tree")
     _pause(params)
-    check_plan(community, Plan.from_json(planned))  # BuildRefused fails the job
+    specs = check_plan(community, plan_build(community, cards))  # BuildRefused fails the job
     with transaction.atomic():
-        ctx.finish_stage("validating", {"valid": len(planned["nodes"])})
+        ctx.finish_stage("validating", {"valid": len(specs)})
     ctx.advance(1)
 
 

@@ -8,6 +8,7 @@ import pytest
 from jobs.build_plan import BuildRefused, Plan, node_key
 from jobs.build_services import build_cards
 from jobs.models import Status
+from jobs.services import retry_job
 from jobs.suggestions_models import Proposal
 from progression.models import Node, Prerequisite, Unlock, default_cost
 from progression.services.state import active_state, season_total
@@ -216,3 +217,19 @@ def test_a_plan_survives_its_checkpoint():
     plan = Plan(cards=[(1, "One")], nodes=[{"key": "one"}], problems={"x": ["y"]}, sources=[[]])
 
     assert Plan.from_json(plan.as_json()) == plan
+
+
+def test_a_retry_after_the_cards_were_fixed_builds_them(
+    community, make_cards, start_job, run_job_now
+):
+    (card,) = accept(make_cards, community, "Needs fixing")
+    Proposal.objects.filter(pk=card.pk).update(prerequisites=["nowhere"])
+    job = start_job(community, "build_tree")
+    assert run_job_now(job) == "failed"
+
+    Proposal.objects.filter(pk=card.pk).update(prerequisites=[])
+    retry_job(job)
+
+    assert run_job_now(job) == "succeeded", job.error
+    card.refresh_from_db()
+    assert (card.column, card.built_node.key) == ("built", "needs_fixing")
