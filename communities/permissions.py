@@ -18,6 +18,7 @@ class Action(enum.StrEnum):
     READ_MEMBERS = "read_members"  # member-only topics: jobs, board, admin
     INGEST = "ingest"  # send engagement
     VOTE = "vote"  # cast a vote
+    SUGGEST = "suggest"  # suggest a new tree node (a viewer, or a bot relaying chat)
     MODERATE = "moderate"  # run votes, force unlocks, manage the tree
     MANAGE = "manage"  # tokens, memberships, community settings
 
@@ -57,16 +58,25 @@ ANONYMOUS = Actor()
 _ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
     Role.MODERATOR: frozenset(
-        {Action.READ, Action.READ_MEMBERS, Action.INGEST, Action.VOTE, Action.MODERATE}
+        {
+            Action.READ,
+            Action.READ_MEMBERS,
+            Action.INGEST,
+            Action.VOTE,
+            Action.SUGGEST,
+            Action.MODERATE,
+        }
     ),
-    Role.MEMBER: frozenset({Action.READ, Action.READ_MEMBERS, Action.VOTE}),
+    Role.MEMBER: frozenset({Action.READ, Action.READ_MEMBERS, Action.VOTE, Action.SUGGEST}),
 }
 _SCOPE_ACTIONS: dict[str, frozenset[Action]] = {
     Scope.READ: frozenset({Action.READ, Action.READ_MEMBERS}),
-    Scope.INGEST: frozenset({Action.INGEST}),
+    Scope.INGEST: frozenset({Action.INGEST, Action.SUGGEST}),  # bots relay "!suggest ..." too
     Scope.VOTE: frozenset({Action.VOTE}),
     Scope.ADMIN: frozenset({Action.READ, Action.READ_MEMBERS, Action.MODERATE}),
 }
+# What any signed-in person may do in a public community, member or not.
+_VIEWER_ACTIONS = frozenset({Action.VOTE, Action.SUGGEST})
 
 
 def can(actor: Actor, action: Action, community: Community) -> bool:
@@ -74,8 +84,8 @@ def can(actor: Actor, action: Action, community: Community) -> bool:
         return True
     if action == Action.READ and community.is_public:
         return True
-    if action == Action.VOTE and community.is_public and actor.user_id is not None:
-        return True  # any signed-in viewer may vote in a public community
+    if action in _VIEWER_ACTIONS and community.is_public and actor.user_id is not None:
+        return True  # any signed-in viewer may vote and suggest in a public community
     role = actor.role_in(community)
     if role is not None and action in _ROLE_ACTIONS[role]:
         return True

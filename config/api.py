@@ -175,3 +175,6 @@ _CODES = {
 api.add_router("/communities", "communities.api.router")
 api.add_router("/communities", "progression.api.router")
 api.add_router("/communities", "events_app.api.router")  # reads and writes: one router
+api.add_router("/communities", "jobs.api.router")
+api.add_router("/communities", "jobs.api_suggestions.router")
+api.add_router("/communities", "jobs.api_board.router")

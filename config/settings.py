@@ -125,9 +125,23 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "resolve-due-votes": {"task": "progression.tasks.resolve_due_votes_task", "schedule": 2.0},
     "reconcile-unlocks": {"task": "progression.tasks.reconcile_task", "schedule": 30.0},
+    "reap-stale-jobs": {
+        "task": "jobs.tasks.reap_stale_jobs_task",
+        "schedule": env_float("JOBS_REAPER_INTERVAL_SECONDS", 15.0, minimum=0.5),
+    },
+    "prune-finished-jobs": {"task": "jobs.tasks.prune_finished_jobs_task", "schedule": 3600.0},
 }
 # Without Redis there is no beat process: the web process runs the schedule on a thread.
 BEAT_IN_PROCESS = env_bool("BEAT_IN_PROCESS", REDIS_URL is None)
+
+# --- Jobs (docs/jobs.md) --------------------------------------------------------------------
+JOBS_HEARTBEAT_SECONDS = env_float("JOBS_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
+JOBS_STALE_SECONDS = env_float("JOBS_STALE_SECONDS", 60.0, minimum=1.0)
+JOBS_QUEUED_RESEND_SECONDS = env_float("JOBS_QUEUED_RESEND_SECONDS", 300.0, minimum=1.0)
+JOBS_MAX_ATTEMPTS = env_int("JOBS_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
+JOBS_RETENTION_SECONDS = env_int("JOBS_RETENTION_SECONDS", 7 * 86400, minimum=60)
+JOBS_PROGRESS_EVENT_INTERVAL_MS = env_int("JOBS_PROGRESS_EVENT_INTERVAL_MS", 200, minimum=0)
+JOBS_CACHE_SECONDS = env_int("JOBS_CACHE_SECONDS", 3600, minimum=1)
 
 # --- Auth, sessions, i18n ----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -194,6 +208,18 @@ STREAM_ACCESS_RECHECK_SECONDS = env_float("STREAM_ACCESS_RECHECK_SECONDS", 60.0,
 STREAM_REPLAY_PAGE = env_int("STREAM_REPLAY_PAGE", 500, minimum=10)
 STREAM_RETRY_MS = env_int("STREAM_RETRY_MS", 3000, minimum=100)
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+
+# --- Suggestions and proposals (docs/jobs.md, "Suggestions → proposals") -------------------
+# Per viewer and community (a bucket of this many, refilled over the period): past it, 429.
+SUGGESTION_RATE = env_rate("SUGGESTION_RATE", "5/m")
+# generate_proposals: the most pending suggestions one run takes (oldest first); a group needs
+# this many distinct viewers to become a proposal; a suggestion nobody echoes is dismissed
+# after this many runs; a group joins a node or an open proposal whose name matches this well
+# (rapidfuzz token_set_ratio, 0-100).
+PROPOSALS_MAX_SUGGESTIONS = env_int("PROPOSALS_MAX_SUGGESTIONS", 20_000, minimum=1)
+PROPOSALS_MIN_SUPPORTERS = env_int("PROPOSALS_MIN_SUPPORTERS", 2, minimum=1)
+PROPOSALS_LONELY_RUNS = env_int("PROPOSALS_LONELY_RUNS", 3, minimum=1, maximum=1000)
+PROPOSALS_MATCH_SCORE = env_int("PROPOSALS_MATCH_SCORE", 88, minimum=50, maximum=100)
 
 # --- Health --------------------------------------------------------------------------------
 READYZ_TIMEOUT_SECONDS = env_float("READYZ_TIMEOUT_SECONDS", 2.0, minimum=0.1)

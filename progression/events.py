@@ -14,6 +14,7 @@ NODE_UNLOCKED = "progression.node.unlocked"
 NODE_RELOCKED = "progression.node.relocked"
 CYCLE_COMPLETED = "progression.cycle.completed"
 TREE_COMPLETED = "progression.tree.completed"
+TREE_CHANGED = "progression.tree.changed"  # nodes added, changed or removed (load, build_tree)
 VOTE_STARTED = "progression.vote.started"
 VOTE_CAST = "progression.vote.cast"
 VOTE_RESOLVED = "progression.vote.resolved"

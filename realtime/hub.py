@@ -113,7 +113,14 @@ class StreamHub:
             try:
                 listener.on_message(message)
             except Exception:
-                logger.error("stream listener failed on %s", message.get("type"), exc_info=True)
+                metrics.PUBLISH_FAILURES.inc()
+                logger.error(
+                    "stream listener failed group=%s event=%s type=%s",
+                    message.get("group"),
+                    message.get("id"),
+                    message.get("event_type", message.get("type")),
+                    exc_info=True,
+                )
 
     async def _receive_loop(self, layer: Any) -> None:
         while True:

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from communities.errors import InvalidInput
 from communities.models import Community
+from progression import events
 from progression.models import Node, Prerequisite, Unlock, UnlockProgress, VoteOption
 from progression.tree_schema import NodeSpec, TreeSpec, validate_tree
+from realtime import publish
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +66,14 @@ def sync_tree(community: Community, spec: TreeSpec | Mapping[str, Any]) -> SyncR
         retirements = _apply(community, tree, existing, report)
         if report.changed or retirements:  # a node retired now must leave the open vote
             _notify_tree_changed(community)
+        if report.changed:
+            _publish_tree_changed(
+                community,
+                "load",
+                created=report.created,
+                updated=report.updated,
+                removed=report.removed,
+            )
     logger.info(
         "tree synced community=%s created=%s updated=%s unchanged=%s removed=%s kept=%s",
         community.pk,
@@ -212,3 +224,109 @@ def _notify_tree_changed(community: Community) -> None:
     hook = getattr(unlocks, "on_tree_changed", None)
     if hook is not None:
         hook(community)
+
+
+def _publish_tree_changed(community: Community, source: str, **keys: Iterable[str]) -> None:
+    data: dict[str, Any] = {"source": source, **{name: list(k) for name, k in keys.items()}}
+    publish(community, events.TOPIC, events.TREE_CHANGED, data)
+
+
+# Adding nodes to a tree (the build_tree job) ------------------------------------------------
+
+
+def validate_additions(
+    community: Community, additions: Sequence[Mapping[str, Any]]
+) -> list[NodeSpec]:
+    """New nodes (raw, as in a tree file) checked together with the community's tree by
+    `load_tree`'s rules (`validate_tree`: shape, known prerequisites, no cycles, count rules).
+    Problems of a new node are located `added[i]...`; a prerequisite on a retired node is one
+    too (it can never be unlocked again). Raises InvalidInput listing every problem."""
+    nodes = list(
+        Node.objects.filter(community=community).prefetch_related("prerequisites__required")
+    )
+    existing = [_as_raw(node) for node in nodes]
+    retired = {node.key for node in nodes if node.retired_at is not None}
+    data = {"nodes": [*existing, *additions]}
+    problems: dict[str, list[str]] = {}
+    spec: TreeSpec | None = None
+    try:
+        spec = validate_tree(data)
+    except InvalidInput as error:
+        problems = _relocate(error.fields or {}, len(existing))
+    for index, raw in enumerate(additions):
+        for position, item in enumerate(raw.get("prerequisites") or []):
+            key = item.get("key") if isinstance(item, dict) else item
+            if key in retired:
+                location = f"added[{index}].prerequisites[{position}]"
+                problems.setdefault(location, []).append(f"node '{key}' is retired")
+    if problems:
+        count = sum(len(messages) for messages in problems.values())
+        raise InvalidInput(
+            f"The new nodes have {count} problem(s); nothing was written.", fields=problems
+        )
+    assert spec is not None
+    return list(spec.nodes[len(existing) :])
+
+
+def _as_raw(node: Node) -> dict[str, Any]:
+    return {
+        "key": node.key,
+        "name": node.name,
+        "description": node.description,
+        "category": node.category,
+        "tier": node.tier,
+        "size": node.size,
+        "max_level": node.max_level,
+        "cost": node.cost_override,
+        "prerequisites": [
+            {"key": p.required.key, "level": p.min_level} for p in node.prerequisites.all()
+        ],
+        "count_rules": list(node.count_rules),
+        "auto_unlock": node.auto_unlock,
+        "effects": list(node.effects),
+    }
+
+
+_NODE_LOCATION = re.compile(r"^nodes\[(\d+)\]")
+
+
+def _relocate(fields: Mapping[str, list[str]], existing: int) -> dict[str, list[str]]:
+    """`nodes[i]...` of the combined tree → `added[i - existing]...` for a new node; problems of
+    the existing tree keep their location."""
+    moved: dict[str, list[str]] = {}
+    for location, messages in fields.items():
+        match = _NODE_LOCATION.match(location)
+        if match and int(match.group(1)) >= existing:
+            location = f"added[{int(match.group(1)) - existing}]{location[match.end() :]}"
+        moved.setdefault(location, []).extend(messages)
+    return moved
+
+
+def add_nodes(community: Community, specs: Sequence[NodeSpec], *, source: str) -> list[Node]:
+    """Adds validated new nodes (`validate_additions`) in the caller's transaction, under the
+    engine's locks: caches are dropped after commit, the engine re-plans (a complete tree spends
+    its banked points on them, the open vote may offer them) and `progression.tree.changed` is
+    published. Raises InvalidInput if a key was taken meanwhile."""
+    if not specs:
+        return []
+    with transaction.atomic():
+        _lock_engine(community)
+        taken = set(
+            Node.objects.filter(community=community, key__in=[s.key for s in specs]).values_list(
+                "key", flat=True
+            )
+        )
+        if taken:
+            raise InvalidInput(
+                "Some keys were taken meanwhile; nothing was written.",
+                fields={"keys": [f"'{key}' exists" for key in sorted(taken)]},
+            )
+        created = Node.objects.bulk_create(
+            [Node(community=community, key=spec.key, **_wanted(spec)) for spec in specs]
+        )
+        nodes = {node.key: node for node in Node.objects.filter(community=community)}
+        _replace_prerequisites(nodes, specs)
+        _notify_tree_changed(community)
+        _publish_tree_changed(community, source, created=[node.key for node in created])
+    logger.info("nodes added community=%s source=%s keys=%s", community.pk, source, len(created))
+    return created

@@ -83,7 +83,7 @@ def test_token_caller_sees_the_community_with_its_scopes_and_no_role(client, com
     assert body["role"] is None
     assert body["caller"] == "token"
     assert body["scopes"] == ["ingest", "read"]
-    assert body["allowed"] == ["read", "read_members", "ingest"]
+    assert body["allowed"] == ["read", "read_members", "ingest", "suggest"]
 
 
 def test_anyone_may_read_a_public_community(client, community):

@@ -18,42 +18,45 @@ ACTIONS = (
     Action.READ_MEMBERS,
     Action.INGEST,
     Action.VOTE,
+    Action.SUGGEST,
     Action.MODERATE,
     Action.MANAGE,
 )
 Y, n = True, False
 
 # fmt: off
-# Columns:                       read  read_members  ingest  vote  moderate  manage
+# Columns:                       read  read_members  ingest  vote  suggest  moderate  manage
 ACCESS = {
-    ("owner", PUBLIC):           (Y,   Y,            Y,      Y,    Y,        Y),
-    ("owner", PRIVATE):          (Y,   Y,            Y,      Y,    Y,        Y),
-    ("moderator", PUBLIC):       (Y,   Y,            Y,      Y,    Y,        n),
-    ("moderator", PRIVATE):      (Y,   Y,            Y,      Y,    Y,        n),
-    ("member", PUBLIC):          (Y,   Y,            n,      Y,    n,        n),
-    ("member", PRIVATE):         (Y,   Y,            n,      Y,    n,        n),
-    # A signed-in non-member may read and vote in a public community, nothing in a private one.
-    ("outsider", PUBLIC):        (Y,   n,            n,      Y,    n,        n),
-    ("outsider", PRIVATE):       (n,   n,            n,      n,    n,        n),
+    ("owner", PUBLIC):           (Y,    Y,            Y,      Y,    Y,       Y,        Y),
+    ("owner", PRIVATE):          (Y,    Y,            Y,      Y,    Y,       Y,        Y),
+    ("moderator", PUBLIC):       (Y,    Y,            Y,      Y,    Y,       Y,        n),
+    ("moderator", PRIVATE):      (Y,    Y,            Y,      Y,    Y,       Y,        n),
+    ("member", PUBLIC):          (Y,    Y,            n,      Y,    Y,       n,        n),
+    ("member", PRIVATE):         (Y,    Y,            n,      Y,    Y,       n,        n),
+    # A signed-in non-member may read, vote and suggest in a public community, nothing in a
+    # private one.
+    ("outsider", PUBLIC):        (Y,    n,            n,      Y,    Y,       n,        n),
+    ("outsider", PRIVATE):       (n,    n,            n,      n,    n,       n,        n),
     # Being the owner of some other community grants nothing here.
-    ("owner_elsewhere", PUBLIC): (Y,   n,            n,      Y,    n,        n),
-    ("owner_elsewhere", PRIVATE):(n,   n,            n,      n,    n,        n),
-    ("anonymous", PUBLIC):       (Y,   n,            n,      n,    n,        n),
-    ("anonymous", PRIVATE):      (n,   n,            n,      n,    n,        n),
-    ("superuser", PUBLIC):       (Y,   Y,            Y,      Y,    Y,        Y),
-    ("superuser", PRIVATE):      (Y,   Y,            Y,      Y,    Y,        Y),
-    # Tokens act only through their scopes; no token may manage (tokens never mint tokens).
-    ("token_ingest", PUBLIC):    (Y,   n,            Y,      n,    n,        n),
-    ("token_ingest", PRIVATE):   (n,   n,            Y,      n,    n,        n),
-    ("token_vote", PUBLIC):      (Y,   n,            n,      Y,    n,        n),
-    ("token_vote", PRIVATE):     (n,   n,            n,      Y,    n,        n),
-    ("token_read", PUBLIC):      (Y,   Y,            n,      n,    n,        n),
-    ("token_read", PRIVATE):     (Y,   Y,            n,      n,    n,        n),
-    ("token_admin", PUBLIC):     (Y,   Y,            n,      n,    Y,        n),
-    ("token_admin", PRIVATE):    (Y,   Y,            n,      n,    Y,        n),
+    ("owner_elsewhere", PUBLIC): (Y,    n,            n,      Y,    Y,       n,        n),
+    ("owner_elsewhere", PRIVATE):(n,    n,            n,      n,    n,       n,        n),
+    ("anonymous", PUBLIC):       (Y,    n,            n,      n,    n,       n,        n),
+    ("anonymous", PRIVATE):      (n,    n,            n,      n,    n,       n,        n),
+    ("superuser", PUBLIC):       (Y,    Y,            Y,      Y,    Y,       Y,        Y),
+    ("superuser", PRIVATE):      (Y,    Y,            Y,      Y,    Y,       Y,        Y),
+    # Tokens act only through their scopes (a chat bot's ingest relays suggestions too); no
+    # token may manage (tokens never mint tokens).
+    ("token_ingest", PUBLIC):    (Y,    n,            Y,      n,    Y,       n,        n),
+    ("token_ingest", PRIVATE):   (n,    n,            Y,      n,    Y,       n,        n),
+    ("token_vote", PUBLIC):      (Y,    n,            n,      Y,    n,       n,        n),
+    ("token_vote", PRIVATE):     (n,    n,            n,      Y,    n,       n,        n),
+    ("token_read", PUBLIC):      (Y,    Y,            n,      n,    n,       n,        n),
+    ("token_read", PRIVATE):     (Y,    Y,            n,      n,    n,       n,        n),
+    ("token_admin", PUBLIC):     (Y,    Y,            n,      n,    n,       Y,        n),
+    ("token_admin", PRIVATE):    (Y,    Y,            n,      n,    n,       Y,        n),
     # A token with every scope, but for another community: only what anyone may do here.
-    ("token_elsewhere", PUBLIC): (Y,   n,            n,      n,    n,        n),
-    ("token_elsewhere", PRIVATE):(n,   n,            n,      n,    n,        n),
+    ("token_elsewhere", PUBLIC): (Y,    n,            n,      n,    n,       n,        n),
+    ("token_elsewhere", PRIVATE):(n,    n,            n,      n,    n,       n,        n),
 }
 # fmt: on
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections import Counter
 
 import pytest
@@ -319,11 +320,29 @@ def test_outsiders_get_the_unknown_slug_answer_for_a_private_community(
         "POST /api/communities/{slug}/nodes/{key}/relock": {},
         "PUT /api/communities/{slug}/weights/{metric}": {"weight": "1"},
         **_EVENTS_APP_BODIES,
+        "POST /api/communities/{slug}/proposals/{card_id}/move": {
+            "column": "new",
+            "position": 0,
+            "version": 1,
+        },
+        "PATCH /api/communities/{slug}/proposals/{card_id}": {"version": 1},
+        "POST /api/communities/{slug}/suggestions": {
+            "text": "pet dragon",
+            "message_id": "m-1",
+            "platform_user_id": "a",
+        },
     }.get(f"{method} {path}")
     before = written()
 
     def call(slug: str):
-        names = _PathParams(slug=slug, key="first", metric="message", platform_user_id="a")
+        names = _PathParams(
+            slug=slug,
+            key="first",
+            metric="message",
+            platform_user_id="a",
+            job_id=uuid.uuid4(),
+            card_id=1,
+        )
         url = path.format_map(names)
         return request(method, url, body, token)
 

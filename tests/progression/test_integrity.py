@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.db.models import F
 
 from progression import events
 from progression.integrity import check_integrity
 from progression.models import Contribution, PointsShard, UnlockProgress, Viewer
-from progression.services import admin_actions, voting
+from progression.services import admin_actions, tree, voting
 from progression.services.state import active_state
 from realtime.models import OutboxEvent
 from tests.factories import CommunityFactory, NodeFactory, PrerequisiteFactory
@@ -30,6 +31,7 @@ PAYLOAD_KEYS = {  # the keys docs/events.md promises for each type (at least the
     events.NODE_RELOCKED: {"node", "cascade", "by"},
     events.CYCLE_COMPLETED: {"progress_id", "target", "spent", "contributors", "top"},
     events.TREE_COMPLETED: {"season_id"},
+    events.TREE_CHANGED: {"source", "created"},
     events.VOTE_STARTED: VOTE,
     events.VOTE_CAST: VOTE,
     events.VOTE_RESOLVED: VOTE | {"winner", "resolution", "resolved_by"},
@@ -143,6 +145,15 @@ def test_check_integrity_command_refuses_an_unknown_community(db):
 # --- one season's story emits every event type ------------------------------------------------------
 
 
+def _add_node(community, key: str) -> None:
+    """As the build_tree job adds a node to a tree (in its own transaction)."""
+    with transaction.atomic():
+        specs = tree.validate_additions(
+            community, [{"key": key, "name": key.upper(), "tier": 0, "size": "small"}]
+        )
+        tree.add_nodes(community, specs, source="build_tree")
+
+
 def test_a_season_story_emits_every_progression_event_with_its_payload(earn, community):
     """root -> {a, b, c, d}: unlock root, vote, freeze, resolve, drop options, relock, complete,
     reset."""
@@ -164,6 +175,7 @@ def test_a_season_story_emits_every_progression_event_with_its_payload(earn, com
         lambda: admin_actions.relock(community, "b", cascade=False, by="test"),
         lambda: admin_actions.force_unlock(community, "b", by="test"),
         lambda: earn(community, 100),  # d unlocks: nothing left
+        lambda: _add_node(community, "e"),  # the tree changed: e is the target
         lambda: admin_actions.reset_season(community, by="test"),
     ]
     for number, step in enumerate(steps):

@@ -1,0 +1,411 @@
+"""Jobs progress benchmark (issue 9, point 11): 50 jobs advancing at once, 10 updates/s each,
+through the real advance service, watched by SSE clients on the `jobs` topic.
+
+    flock /tmp/bench.lock python -m scripts.bench.jobs_progress --jobs 50 --rate 10 \
+        --seconds 20 --clients 20
+
+One invocation:
+ 1. database `progression_bench_jobs` (dropped, recreated, migrated), Redis db 3 (flushed; `--redis-url` to change);
+ 2. a private community, a `read` token, `--jobs` selftest jobs (queued; no worker runs them);
+ 3. one uvicorn process (the `uvicorn` preset of scripts/bench/stream.py) on a free port;
+ 4. `--clients` SSE clients (this file's `clients` mode, one uvloop process, raw sockets, the
+    token in the header) on /api/communities/<slug>/stream?topics=jobs;
+ 5. `--publishers` publisher processes (this file's `publish` mode) claim the jobs like a
+    runner and call `jobs.services.progress.advance` for each job `rate` times a second on an
+    absolute schedule (threads, each driving several jobs), then `complete` each job. The
+    job's `message` carries `t`, the wall-clock time just before the write's transaction:
+    receive time - t is the whole path (conditional UPDATE, coalescing, outbox, commit, fan-out
+    over Redis, server hub, client socket). Coalescing lets at most one `progressed` per job
+    per 200 ms out, so about half the updates become events;
+ 6. each client waits for every job's terminal event; lost terminal states = jobs × clients -
+    terminal events received;
+ 7. the reference: scripts/bench/stream.py with the same clients, at the rate of events the
+    jobs run actually published, in the same invocation (`--no-reference` skips it).
+Prints one JSON line and a summary; `--json-out` appends the JSON line to a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from scripts.bench.helpers import ROOT, free_port, percentile, raise_nofile
+from scripts.bench.stream import LineReader, bench_env, prepare, start_server, stop, wait_quiet
+
+PY = sys.executable
+LOG_DIR = ROOT / "var" / "bench"
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/progression_bench_jobs"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/3"  # this engineer's own db
+TERMINAL = (b"jobs.job.succeeded", b"jobs.job.failed", b"jobs.job.cancelled")
+
+
+def setup_django() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+
+
+# --- setup mode: the community, the token, the jobs ------------------------------------------
+def cmd_setup(args: argparse.Namespace) -> dict[str, Any]:
+    from communities.models import Visibility
+    from communities.services import create_api_token, create_community
+    from jobs.services import create_job
+
+    community = create_community(
+        slug=args.slug, name=f"Benchmark {args.slug}", visibility=Visibility.PRIVATE
+    )
+    token = create_api_token(community=community, name="bench", scopes=("read",))
+    units = int(args.rate * args.seconds)
+    jobs = [str(create_job(community, "selftest", {"units": units}).pk) for _ in range(args.jobs)]
+    return {"slug": community.slug, "token": token.secret, "jobs": jobs, "units": units}
+
+
+# --- publish mode: runners advancing jobs ----------------------------------------------------
+def cmd_publish(args: argparse.Namespace) -> dict[str, Any]:
+    from django.db import connection
+
+    from jobs.services import claim_run, progress
+
+    job_ids: list[str] = json.loads(args.jobs_json)
+    units = args.units
+    runs = [claim_run(job_id, 1, f"bench-{os.getpid()}-{job_id}") for job_id in job_ids]
+    assert all(runs), "a job could not be claimed"
+    for run in runs:
+        progress.begin_stage(run, "counting", units, f"t={time.time():.6f}")  # type: ignore[arg-type]
+    late_ms: list[float] = []
+    write_ms: list[float] = []
+    published = [0]
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.2
+
+    def drive(mine: list[Any]) -> None:
+        try:
+            for n in range(1, units + 1):
+                due = start + (n - 1) / args.rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                behind = max(0.0, (time.perf_counter() - due) * 1000)
+                for run in mine:
+                    t = time.time()
+                    sent = progress.advance(run, "counting", n, f"t={t:.6f}")
+                    with lock:
+                        write_ms.append((time.time() - t) * 1000)
+                        published[0] += int(sent)
+                with lock:
+                    late_ms.append(behind)
+            for run in mine:
+                progress.complete(run, {"units": units}, f"t={time.time():.6f}")
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=drive, args=(runs[i :: args.threads],))
+        for i in range(min(args.threads, len(runs)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    write_ms.sort()
+    return {
+        "updates": len(write_ms),
+        "progress_events": published[0],
+        "elapsed_s": round(time.perf_counter() - start, 2),
+        "write_p50_ms": round(percentile(write_ms, 0.5) or 0, 2),
+        "write_p99_ms": round(percentile(write_ms, 0.99) or 0, 2),
+        "behind_schedule_max_ms": round(max(late_ms or [0.0]), 1),
+    }
+
+
+# --- clients mode: SSE listeners ---------------------------------------------------------------
+class Listener(asyncio.Protocol):
+    """One SSE client on a raw socket (HTTP/1.0: the body is the stream, no chunking)."""
+
+    def __init__(self, bench: ClientBench) -> None:
+        self.bench = bench
+        self.buffer = b""
+        self.head_done = False
+        self.terminal: set[str] = set()
+        self.last_version: dict[str, int] = {}
+        self.backwards = 0
+        self.done = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        request = (
+            f"GET {self.bench.path} HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+            f"Accept: text/event-stream\r\nAuthorization: Bearer {self.bench.token}\r\n\r\n"
+        )
+        transport.write(request.encode())  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        self.buffer += data
+        if not self.head_done:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not self.buffer.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
+                self.bench.errors.append(self.buffer[:200].decode("latin-1"))
+                self.transport.close()
+                return
+            self.buffer = self.buffer[end + 4 :]
+            self.head_done = True
+            self.bench.connected += 1
+        *frames, self.buffer = self.buffer.split(b"\n\n")
+        for frame in frames:
+            self.on_frame(frame, now)
+
+    def on_frame(self, frame: bytes, now: float) -> None:
+        if b"\ndata: " not in frame and not frame.startswith(b"data: "):
+            return
+        event = b""
+        data = b""
+        for line in frame.split(b"\n"):
+            if line.startswith(b"event: "):
+                event = line[7:]
+            elif line.startswith(b"data: "):
+                data = line[6:]
+        if not event.startswith(b"jobs.job."):
+            return
+        job = json.loads(data)["data"]
+        version = job["version"]
+        if version <= self.last_version.get(job["id"], 0):
+            self.backwards += 1
+        self.last_version[job["id"]] = version
+        message = job["message"]
+        if message.startswith("t="):
+            self.bench.latencies.append(now - float(message[2:]))
+        if event in TERMINAL:
+            self.terminal.add(job["id"])
+            if len(self.terminal) == self.bench.jobs and not self.done.done():
+                self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.bench.drops += 1
+            self.done.set_result(None)
+
+
+class ClientBench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.path = args.path
+        self.token = args.token
+        self.jobs = args.jobs
+        self.connected = 0
+        self.drops = 0
+        self.errors: list[str] = []
+        self.latencies: list[float] = []
+
+
+async def run_clients(args: argparse.Namespace) -> None:
+    bench = ClientBench(args)
+    loop = asyncio.get_running_loop()
+    listeners = []
+    for _ in range(args.clients):
+        _, listener = await loop.create_connection(lambda: Listener(bench), "127.0.0.1", args.port)
+        listeners.append(listener)
+    deadline = time.monotonic() + 30
+    while bench.connected + len(bench.errors) < args.clients and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    print(json.dumps({"event": "connected", "connected": bench.connected}), flush=True)
+    await loop.run_in_executor(None, sys.stdin.readline)  # the publishers are done
+    await asyncio.wait([listener.done for listener in listeners], timeout=args.max_wait)
+    latencies = sorted(x * 1000 for x in bench.latencies)
+    terminal = sum(len(listener.terminal) for listener in listeners)
+    print(
+        json.dumps(
+            {
+                "event": "result",
+                "connected": bench.connected,
+                "errors": bench.errors[:3],
+                "drops": bench.drops,
+                "deliveries": len(latencies),
+                "terminal_received": terminal,
+                "terminal_lost": args.clients * args.jobs - terminal,
+                "versions_backwards": sum(listener.backwards for listener in listeners),
+                "p50_ms": _round(percentile(latencies, 0.5)),
+                "p95_ms": _round(percentile(latencies, 0.95)),
+                "p99_ms": _round(percentile(latencies, 0.99)),
+                "max_ms": _round(latencies[-1] if latencies else None),
+            }
+        ),
+        flush=True,
+    )
+    for listener in listeners:
+        listener.transport.close()
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+# --- orchestration -----------------------------------------------------------------------------
+def run_json(argv: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:4])} failed:\n{done.stdout}\n{done.stderr}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def run_jobs(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    me = [PY, "-m", "scripts.bench.jobs_progress"]
+    slug = f"bench-jobs-{time.strftime('%H%M%S')}"
+    made = run_json(
+        [*me, "setup", "--slug", slug, "--jobs", str(args.jobs), "--rate", str(args.rate),
+         "--seconds", str(args.seconds)], env, 120,
+    )  # fmt: skip
+    port = free_port()
+    server = start_server("uvicorn", port, env, LOG_DIR / f"jobs-{slug}-server.log")
+    clients: subprocess.Popen[str] | None = None
+    try:
+        clients = subprocess.Popen(
+            [*me, "clients", "--port", str(port), "--token", made["token"], "--jobs",
+             str(args.jobs), "--clients", str(args.clients), "--max-wait", str(args.max_wait),
+             "--path", f"/api/communities/{slug}/stream?topics=jobs"],
+            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            preexec_fn=raise_nofile,  # noqa: PLW1509 - the child needs the raised fd limit
+        )  # fmt: skip
+        reader = LineReader(clients.stdout)
+        connected = reader.json_line(60)
+        shares = [made["jobs"][i :: args.publishers] for i in range(args.publishers)]
+        pub_env = dict(env, DB_POOL_MAX=str(args.threads + 4))
+        publishers = [
+            subprocess.Popen(
+                [
+                    *me,
+                    "publish",
+                    "--jobs-json",
+                    json.dumps(share),
+                    "--units",
+                    str(made["units"]),
+                    "--rate",
+                    str(args.rate),
+                    "--threads",
+                    str(max(1, args.threads // args.publishers)),
+                ],
+                cwd=ROOT,
+                env=pub_env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            for share in shares
+        ]
+        published = [
+            json.loads(p.communicate(timeout=args.seconds + 300)[0].strip().splitlines()[-1])
+            for p in publishers
+        ]
+        assert clients.stdin is not None
+        clients.stdin.write("done\n")
+        clients.stdin.flush()
+        outcome = reader.json_line(args.max_wait + 30)
+    finally:
+        if clients is not None and clients.poll() is None:
+            clients.kill()
+        stop(server)
+    updates = sum(p["updates"] for p in published)
+    events = sum(p["progress_events"] for p in published) + args.jobs  # + terminal events
+    return {
+        "jobs": args.jobs,
+        "rate_per_job": args.rate,
+        "clients": args.clients,
+        "connected": connected["connected"],
+        "updates": updates,
+        "events": events,
+        "events_per_s": round(events / args.seconds, 1),
+        "publisher_behind_max_ms": max(p["behind_schedule_max_ms"] for p in published),
+        "write_p50_ms": max(p["write_p50_ms"] for p in published),
+        "write_p99_ms": max(p["write_p99_ms"] for p in published),
+        **{k: v for k, v in outcome.items() if k != "event"},
+    }
+
+
+def run_reference(args: argparse.Namespace, rate: float) -> dict[str, Any]:
+    out = LOG_DIR / f"jobs-reference-{os.getpid()}.jsonl"
+    out.unlink(missing_ok=True)
+    subprocess.run(
+        [PY, "-m", "scripts.bench.stream", "--server", "uvicorn", "--clients", str(args.clients),
+         "--rate", str(rate), "--seconds", str(args.seconds), "--tries", "1",
+         "--json-out", str(out)],
+        cwd=ROOT, check=True, timeout=args.seconds + 600, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    result = json.loads(out.read_text().splitlines()[-1])
+    return {k: result.get(k) for k in ("clients", "rate", "p50_ms", "p99_ms", "max_ms", "missing")}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "mode", nargs="?", default="run", choices=("run", "setup", "publish", "clients")
+    )
+    parser.add_argument("--jobs", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=10.0, help="updates per second per job")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
+    parser.add_argument("--threads", type=int, default=10, help="writer threads in all")
+    parser.add_argument("--max-wait", type=float, default=60.0)
+    parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--quiet-pct", type=float, default=30.0, help="wait for the box to calm")
+    parser.add_argument("--quiet-wait", type=float, default=300.0, help="but no longer than this")
+    parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--keep-db", action="store_true")
+    # internal modes
+    parser.add_argument("--slug", default="")
+    parser.add_argument("--jobs-json", default="[]")
+    parser.add_argument("--units", type=int, default=0)
+    parser.add_argument("--token", default="")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--path", default="")
+    args = parser.parse_args()
+    if args.mode in ("setup", "publish"):
+        setup_django()
+        result = cmd_setup(args) if args.mode == "setup" else cmd_publish(args)
+        print(json.dumps(result), flush=True)
+        return 0
+    if args.mode == "clients":
+        import uvloop
+
+        uvloop.run(run_clients(args))
+        return 0
+    raise_nofile()
+    env = bench_env(args)
+    prepare(args, env)
+    background = wait_quiet(args.quiet_pct, args.quiet_wait)
+    result = {**run_jobs(args, env), "background_busy_pct_before": background}
+    if not args.no_reference:
+        result["reference"] = run_reference(args, result["events_per_s"])
+        result["p99_over_reference_ms"] = round(result["p99_ms"] - result["reference"]["p99_ms"], 1)
+    result["goals"] = {
+        "no_terminal_lost": result["terminal_lost"] == 0,
+        **(
+            {"p99_within_50ms_of_stream": result["p99_over_reference_ms"] <= 50}
+            if "reference" in result
+            else {}
+        ),
+    }
+    line = json.dumps(result)
+    print(line, flush=True)
+    if args.json_out:
+        with args.json_out.open("a") as fh:
+            fh.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
