@@ -19,19 +19,11 @@ class JobTask(Task):
     waiting for the reaper."""
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        from jobs.errors import RunLost
-        from jobs.services import progress
-        from jobs.services.progress import Run
+        from jobs.services.progress import fail_given_up_run
 
-        job_id, attempt = _job_args(args, kwargs)
-        from jobs.models import Job
-
-        kind = Job.objects.filter(pk=job_id).values_list("kind", flat=True).first() or ""
-        run = Run(job_id=job_id, kind_name=kind, runner=task_id, attempt=attempt)
+        job_id, _ = _job_args(args, kwargs)
         try:
-            progress.fail(run, f"{type(exc).__name__}: {exc} (after retries)")
-        except RunLost:
-            pass
+            fail_given_up_run(job_id, task_id, f"{type(exc).__name__}: {exc} (after retries)")
         except Exception:
             logger.error("job %s could not be marked failed", job_id, exc_info=True)
 

@@ -236,6 +236,21 @@ def fail(run: Run, error: str) -> None:
     written(run.job_id, events.JOB_FAILED)
 
 
+def fail_given_up_run(job_id: str, runner: str, error: str) -> bool:
+    """Fails the job if the task `runner` still owns it: the task gave up (its retries of a
+    transient error are spent). False if another run owns it or it already ended."""
+    found = Job.objects.filter(pk=job_id).values_list("kind", "attempt").first()
+    if found is None:
+        return False
+    kind, attempt = found
+    try:
+        fail(Run(job_id=job_id, kind_name=kind, runner=runner, attempt=attempt), error)
+    except RunLost as lost:
+        logger.info("job %s not failed after retries: %s", job_id, lost.reason)
+        return False
+    return True
+
+
 @transaction.atomic
 def cancel(run: Run, partial: dict[str, Any]) -> None:
     """The pipeline stopped on a cancel request: cancelled, progress and partial result kept."""

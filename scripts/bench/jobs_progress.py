@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.bench.helpers import ROOT, free_port, percentile, raise_nofile
-from scripts.bench.stream import LineReader, bench_env, prepare, start_server, stop
+from scripts.bench.stream import LineReader, bench_env, prepare, start_server, stop, wait_quiet
 
 PY = sys.executable
 LOG_DIR = ROOT / "var" / "bench"
@@ -358,6 +358,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=10, help="writer threads in all")
     parser.add_argument("--max-wait", type=float, default=60.0)
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--quiet-pct", type=float, default=30.0, help="wait for the box to calm")
+    parser.add_argument("--quiet-wait", type=float, default=300.0, help="but no longer than this")
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
@@ -384,7 +386,8 @@ def main() -> int:
     raise_nofile()
     env = bench_env(args)
     prepare(args, env)
-    result = run_jobs(args, env)
+    background = wait_quiet(args.quiet_pct, args.quiet_wait)
+    result = {**run_jobs(args, env), "background_busy_pct_before": background}
     if not args.no_reference:
         result["reference"] = run_reference(args, result["events_per_s"])
         result["p99_over_reference_ms"] = round(result["p99_ms"] - result["reference"]["p99_ms"], 1)

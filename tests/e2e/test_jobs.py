@@ -145,8 +145,11 @@ def test_a_worker_killed_mid_stage_then_the_job_resumes_and_succeeds_once(
     )
     assert reload.status_code == 200, reload.text
     seen = reload.json()
-    assert (seen["stage"], seen["current"]) == ("counting", killed_at.current)
-    assert seen["version"] == killed_at.version and seen["percent"] > 10
+    # The cache is written after each commit: a kill between the two leaves it one write
+    # behind the row (docs/jobs.md), never ahead and never back at zero.
+    assert seen["stage"] == "counting" and seen["percent"] > 10
+    assert killed_at.version - 1 <= seen["version"] <= killed_at.version
+    assert killed_at.current - 1 <= seen["current"] <= killed_at.current
 
     restarted = time.monotonic()
     worker = start_solo_worker(processes)
