@@ -11,7 +11,7 @@ from config.edge import (
     error_response,
 )
 from config.health import healthz, readyz
-from progression.views import dashboard, overlay
+from progression.views import console, dashboard, overlay
 from realtime.views import prometheus_metrics
 
 
@@ -27,6 +27,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("c/<str:slug>/", dashboard, name="dashboard"),
     path("c/<str:slug>/overlay/", overlay, name="overlay"),
+    path("c/<str:slug>/manage/", console, name="console"),
     path("api/", api.urls),
     re_path(r"^api/", lambda request: error_response(404, "not_found", NO_SUCH_ENDPOINT)),
 ]

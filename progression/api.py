@@ -21,11 +21,13 @@ from progression.schemas import (
     ForceUnlockIn,
     LeaderboardScope,
     RelockIn,
+    SettingsIn,
     VoteIn,
     VoteOut,
     WeightIn,
 )
 from progression.services import admin_actions, voting
+from progression.services import settings as settings_service
 from progression.services.ingest import (
     IngestRequest,
     check_ingest_access,
@@ -37,6 +39,8 @@ _ERRORS = errors(WRITE_ERRORS)
 _READ = {200: dict[str, Any], **errors(READ_ERRORS)}
 _BODY = Body(...)
 _LIMIT = Query(20, ge=1, le=100)
+# Read by ActorAuth (config/api.py); declared here so the document says where a key may go.
+_KEY = Query(None, max_length=200, description="an overlay key (docs/overlay.md)")
 
 
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:
@@ -106,10 +110,11 @@ def post_engagement(request: HttpRequest, slug: str, payload: Any = _BODY) -> An
     "/{slug}/progression",
     response=_READ,
     summary="Target, accumulated points, up next, open vote, last unlock",
+    description="An overlay key (`?key=`) reads this too: it is what an OBS overlay shows.",
     openapi_extra=OPTIONAL_AUTH,
 )
-def get_status(request: HttpRequest, slug: str) -> Any:
-    return selectors.progression_status(_community(request, slug, Action.READ))
+def get_status(request: HttpRequest, slug: str, key: str | None = _KEY) -> Any:
+    return selectors.progression_status(_community(request, slug, Action.READ_PROGRESSION))
 
 
 @router.get(
@@ -285,3 +290,25 @@ def put_weight(request: HttpRequest, slug: str, metric: str, payload: WeightIn) 
     from progression.weights import weights_for
 
     return {"metric": metric, "weight": str(weights_for(community.pk)[metric])}
+
+
+@router.get(
+    "/{slug}/settings",
+    response=_READ,
+    summary="Moderators: vote settings, rollover cap and every metric's weight",
+)
+def get_settings(request: HttpRequest, slug: str) -> Any:
+    return selectors.community_settings(_community(request, slug, Action.MODERATE))
+
+
+@router.patch(
+    "/{slug}/settings",
+    response={200: dict[str, Any], **_ERRORS},
+    summary="Moderators: change vote settings or the rollover cap (only the fields sent)",
+)
+def patch_settings(request: HttpRequest, slug: str, payload: SettingsIn) -> Any:
+    community = _community(request, slug, Action.MODERATE)
+    settings_service.update_settings(
+        community, payload.dict(exclude_unset=True), by=_who(request)
+    )
+    return selectors.community_settings(community)

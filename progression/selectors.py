@@ -11,6 +11,7 @@ from progression import events
 from progression.models import (
     Contribution,
     PointsShard,
+    ProgressionSettings,
     Unlock,
     UnlockProgress,
     Viewer,
@@ -191,3 +192,18 @@ def unlocked_effects(community: Community) -> list[dict[str, Any]]:
         for key, level in sorted(tree.levels.items())
         if key in tree.nodes and tree.nodes[key].effects
     ]
+
+
+def community_settings(community: Community) -> dict[str, Any]:
+    """What the console's settings form shows: the vote knobs and every metric's weight."""
+    from progression.weights import weights_for
+
+    row = ProgressionSettings.objects.filter(community=community).first()
+    row = row or ProgressionSettings(community=community)
+    return {
+        "vote_options": row.vote_options,
+        "vote_duration_seconds": row.vote_duration_seconds,
+        "vote_window_seconds": row.vote_window_seconds,
+        "rollover_cap": row.rollover_cap,
+        "weights": {metric: str(w) for metric, w in sorted(weights_for(community.pk).items())},
+    }

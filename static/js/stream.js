@@ -1,7 +1,10 @@
 /* Progression Hub stream client: one SSE connection per browser, shared across tabs.
  *
- *   ProgressionStream.connect({community, topics, onEvent, onReset, onStatus, baseUrl})
+ *   ProgressionStream.connect({community, topics, onEvent, onReset, onStatus, baseUrl, query})
  *     -> {close()}
+ *
+ * `query`: extra URL parameters, e.g. {key: '<overlay key>'} for an OBS overlay of a private
+ * community (an EventSource cannot send headers; docs/overlay.md). Never an API token.
  *
  * Loads as a classic <script> (sets window.ProgressionStream) and through `import` (the same
  * global; in Node/CommonJS also module.exports). It uses no `export` statement on purpose:
@@ -148,8 +151,14 @@
       try { onReset(snapshots || {}); } catch (e) { report(e); }
     }
 
+    var extra = Object.keys(opts.query || {}).filter(function (k) {
+      return k !== 'topics' && k !== 'last_event_id' && opts.query[k] != null;
+    }).map(function (k) {
+      return '&' + encodeURIComponent(k) + '=' + encodeURIComponent(String(opts.query[k]));
+    }).join('');
+
     function url() {
-      var q = 'topics=' + encodeURIComponent(topics.join(','));
+      var q = 'topics=' + encodeURIComponent(topics.join(',')) + extra;
       if (lastId !== null) q += '&last_event_id=' + lastId;
       return baseUrl + '/api/communities/' + encodeURIComponent(opts.community) + '/stream?' + q;
     }
