@@ -191,3 +191,24 @@ def unlocked_effects(community: Community) -> list[dict[str, Any]]:
         for key, level in sorted(tree.levels.items())
         if key in tree.nodes and tree.nodes[key].effects
     ]
+
+
+def recent_unlocks(community: Community, limit: int = 20) -> list[dict[str, Any]]:
+    """Newest first, relocked ones included (marked): the history a page shows after a reload.
+    `unlock_id` is the one `progression.node.unlocked` carries, so a page shows each once."""
+    unlocks = (
+        Unlock.objects.filter(community=community)
+        .select_related("node")
+        .order_by("-unlocked_at", "-pk")[:limit]
+    )
+    return [
+        {
+            "unlock_id": u.pk,
+            "season_id": u.season_id,
+            "node": events.node_ref(u.node, u.level),
+            "reason": u.reason,
+            "unlocked_at": u.unlocked_at,
+            "relocked_at": u.relocked_at,
+        }
+        for u in unlocks
+    ]

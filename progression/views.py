@@ -24,7 +24,11 @@ def _readable(request: HttpRequest, slug: str) -> Community:
 
 
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
-    return render(request, "progression/dashboard.html", {"community": _readable(request, slug)})
+    community = _readable(request, slug)
+    can_vote = can(actor_for_user(request.user), Action.VOTE, community)
+    return render(
+        request, "progression/dashboard.html", {"community": community, "can_vote": can_vote}
+    )
 
 
 @xframe_options_exempt  # OBS browser sources and embeds show it in a frame
