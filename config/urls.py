@@ -1,7 +1,6 @@
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from config.api import api
 from config.edge import (
@@ -14,13 +13,8 @@ from config.health import healthz, readyz
 from progression.views import console, dashboard, overlay
 from realtime.views import prometheus_metrics
 
-
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
-
-
 urlpatterns = [
-    path("", home, name="home"),
+    path("", include("pages.urls")),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", prometheus_metrics, name="metrics"),

@@ -140,6 +140,16 @@ def get_leaderboard(
 
 
 @router.get(
+    "/{slug}/unlocks",
+    response=_READ,
+    summary="Recent unlocks, newest first (relocked ones marked)",
+    openapi_extra=OPTIONAL_AUTH,
+)
+def get_unlocks(request: HttpRequest, slug: str, limit: int = _LIMIT) -> Any:
+    return {"unlocks": selectors.recent_unlocks(_community(request, slug, Action.READ), limit)}
+
+
+@router.get(
     "/{slug}/viewers/{platform_user_id}/contributions",
     response=_READ,
     summary="A viewer's own contributions",

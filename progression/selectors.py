@@ -194,6 +194,7 @@ def unlocked_effects(community: Community) -> list[dict[str, Any]]:
     ]
 
 
+<<<<<<< HEAD
 def community_settings(community: Community) -> dict[str, Any]:
     """What the console's settings form shows: the vote knobs and every metric's weight."""
     from progression.weights import weights_for
@@ -207,3 +208,24 @@ def community_settings(community: Community) -> dict[str, Any]:
         "rollover_cap": row.rollover_cap,
         "weights": {metric: str(w) for metric, w in sorted(weights_for(community.pk).items())},
     }
+=======
+def recent_unlocks(community: Community, limit: int = 20) -> list[dict[str, Any]]:
+    """Newest first, relocked ones included (marked): the history a page shows after a reload.
+    `unlock_id` is the one `progression.node.unlocked` carries, so a page shows each once."""
+    unlocks = (
+        Unlock.objects.filter(community=community)
+        .select_related("node")
+        .order_by("-unlocked_at", "-pk")[:limit]
+    )
+    return [
+        {
+            "unlock_id": u.pk,
+            "season_id": u.season_id,
+            "node": events.node_ref(u.node, u.level),
+            "reason": u.reason,
+            "unlocked_at": u.unlocked_at,
+            "relocked_at": u.relocked_at,
+        }
+        for u in unlocks
+    ]
+>>>>>>> ws-uia

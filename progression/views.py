@@ -32,8 +32,12 @@ def _community_for(actor: Actor, slug: str, action: Action) -> Community:
 
 
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
-    community = _community_for(actor_for_user(request.user), slug, Action.READ)
-    return render(request, "progression/dashboard.html", {"community": community})
+    actor = actor_for_user(request.user)
+    community = _community_for(actor, slug, Action.READ)
+    can_vote = can(actor, Action.VOTE, community)
+    return render(
+        request, "progression/dashboard.html", {"community": community, "can_vote": can_vote}
+    )
 
 
 def _overlay_actor(request: HttpRequest) -> Actor:
