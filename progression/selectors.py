@@ -194,7 +194,6 @@ def unlocked_effects(community: Community) -> list[dict[str, Any]]:
     ]
 
 
-<<<<<<< HEAD
 def community_settings(community: Community) -> dict[str, Any]:
     """What the console's settings form shows: the vote knobs and every metric's weight."""
     from progression.weights import weights_for
@@ -208,7 +207,8 @@ def community_settings(community: Community) -> dict[str, Any]:
         "rollover_cap": row.rollover_cap,
         "weights": {metric: str(w) for metric, w in sorted(weights_for(community.pk).items())},
     }
-=======
+
+
 def recent_unlocks(community: Community, limit: int = 20) -> list[dict[str, Any]]:
     """Newest first, relocked ones included (marked): the history a page shows after a reload.
     `unlock_id` is the one `progression.node.unlocked` carries, so a page shows each once."""
@@ -228,4 +228,3 @@ def recent_unlocks(community: Community, limit: int = 20) -> list[dict[str, Any]
         }
         for u in unlocks
     ]
->>>>>>> ws-uia
