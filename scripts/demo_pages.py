@@ -73,7 +73,7 @@ def seed_community(
     )
     sync_tree(community, spec)
     voting.choose_first_target(community)
-    if open_vote:
+    if open_vote and voting.open_session(community.pk) is None:
         voting.start_vote(community)
     return community
 

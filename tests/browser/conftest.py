@@ -77,25 +77,30 @@ def live(browser_launcher: Launcher) -> Process:
     return web
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def browser(live: Process) -> Iterator[Any]:
+    """Chromium for one test module. Playwright's sync API keeps an event loop running on this
+    thread, and Django refuses ORM calls while one runs; the tests' ORM calls are ordinary
+    blocking calls between page actions, so the check is lifted while the browser lives (per
+    module, so the rest of the suite keeps it)."""
     if chromium_missing():
         pytest.fail(NO_CHROMIUM + " and CI requires the browser tests to run")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(autouse=True)
-def _orm_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Playwright's sync API keeps an event loop on this thread; Django would then refuse ORM
-    calls from the test itself (they are ordinary blocking calls, run between page actions)."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    saved = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
+            )
+            yield chromium
+            chromium.close()
+    finally:
+        if saved is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = saved
 
 
 @pytest.fixture

@@ -21,19 +21,25 @@ def test_a_posted_engagement_event_moves_the_bar_within_one_second(page: Any) ->
     before = page.locator("#numbers").inner_text()
     # Watch the bar from inside the page: the time from the POST to its repaint.
     page.evaluate(
-        """() => {
+        """(before) => {
           window.__moved = null;
-          new MutationObserver((_, obs) => { window.__moved = performance.now(); obs.disconnect(); })
-            .observe(document.getElementById('numbers'), {childList: true, characterData: true, subtree: true});
-        }"""
+          const el = document.getElementById('numbers');
+          new MutationObserver((_, obs) => {
+            if (el.textContent !== before) { window.__moved = performance.now(); obs.disconnect(); }
+          }).observe(el, {childList: true, characterData: true, subtree: true});
+        }""",
+        before,
     )
     posted = post_engagement_from_page(page, community.slug, secret, 3)
     assert posted["status"] == 200, posted
     page.wait_for_function("window.__moved !== null", timeout=10_000)
     elapsed_ms = page.evaluate("window.__moved") - posted["t0"]
-    assert page.locator("#numbers").inner_text() != before
     assert elapsed_ms < 1000, f"the bar moved {elapsed_ms:.0f} ms after the post"
-    assert int(page.locator("#bar").get_attribute("aria-valuenow") or 0) >= 0
+    cost = page.evaluate("window.PHDashboard.state.progress.cost")
+    expect(page.locator("#numbers")).to_contain_text(f"3 / {cost} points")
+    assert page.locator("#bar").get_attribute("aria-valuenow") == str(round(300 / cost))
+    width = page.locator("#bar-fill").evaluate("e => parseFloat(e.style.width)")
+    assert width == pytest.approx(300 / cost, abs=0.01)
 
 
 def test_a_200_node_tree_is_drawn_readably_and_a_node_opens_its_details(page: Any) -> None:
