@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser, User
-
-from communities.errors import CommunityNotFound, NotFound
 from django.db.models import QuerySet
 
+from communities.errors import CommunityNotFound, NotFound
 from communities.models import ApiToken, Community, Membership, OverlayKey
 from communities.permissions import ANONYMOUS, Actor
 

@@ -318,7 +318,5 @@ def get_settings(request: HttpRequest, slug: str) -> Any:
 )
 def patch_settings(request: HttpRequest, slug: str, payload: SettingsIn) -> Any:
     community = _community(request, slug, Action.MODERATE)
-    settings_service.update_settings(
-        community, payload.dict(exclude_unset=True), by=_who(request)
-    )
+    settings_service.update_settings(community, payload.dict(exclude_unset=True), by=_who(request))
     return selectors.community_settings(community)

@@ -47,9 +47,7 @@ class OverlayOptions:
 
 def is_safe_colour(value: str) -> bool:
     value = value.strip()
-    return bool(
-        _HEX.fullmatch(value) or _RGB.fullmatch(value) or value.lower() in COLOUR_NAMES
-    )
+    return bool(_HEX.fullmatch(value) or _RGB.fullmatch(value) or value.lower() in COLOUR_NAMES)
 
 
 def _number(raw: str | None, low: float, high: float) -> float | None:

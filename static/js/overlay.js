@@ -18,6 +18,8 @@
   var refetchTimer = null;
   var stream = null;
   var stopped = false;
+  // Repaints coalesced to animation frames: a chat storm costs one bar repaint per frame.
+  var repaint = root.ProgressionStream.frames();
 
   function text(el, value) { if (el) el.textContent = value; }
   function show(el, on) { if (el) el.hidden = !on; }
@@ -125,8 +127,8 @@
   function load() {
     if (stopped) return;
     getJSON('/progression').then(function (s) {
-      renderProgress(s.progress);
-      renderVote(s.vote);
+      repaint.schedule('progress', function () { renderProgress(s.progress); });
+      repaint.schedule('vote', function () { renderVote(s.vote); });
     }).catch(function (e) { if (!stopped) console.warn(e); });
   }
 
@@ -135,14 +137,14 @@
     switch (e.type) {
       case 'progression.progress.updated':
       case 'progression.target.set':
-        renderProgress(d);
+        repaint.schedule('progress', function () { renderProgress(d); });
         break;
       case 'progression.vote.started':
       case 'progression.vote.cast':
       case 'progression.vote.frozen':
       case 'progression.vote.unfrozen':
       case 'progression.vote.updated':
-        renderVote(d);
+        repaint.schedule('vote', function () { renderVote(d); });
         break;
       case 'progression.node.unlocked':
         if (widgets.indexOf('alerts') >= 0) alerts.push({ id: e.id, name: nodeName(d.node) });

@@ -150,9 +150,7 @@ def test_a_key_never_writes(private_community):
 def test_a_key_opens_nothing_in_another_private_community(private_community):
     secret = create_overlay_key(community=CommunityFactory(), name="obs").secret
 
-    answer = Client().get(
-        f"/api/communities/{private_community.slug}/progression", {"key": secret}
-    )
+    answer = Client().get(f"/api/communities/{private_community.slug}/progression", {"key": secret})
 
     assert answer.status_code == 404
 
