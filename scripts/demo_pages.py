@@ -82,6 +82,7 @@ def seed_community(
 
 VIEWER = "viewer"
 VIEWER_PASSWORD = "progression-viewer-42"  # noqa: S105 - the local demo's password, printed
+STREAMER = "streamer"  # the demo's owner: the moderator console's screenshots sign in as it
 
 
 def demo_env(sqlite_path: str) -> dict[str, str]:
@@ -131,6 +132,13 @@ def seed_showcase() -> None:
     seed_community("backstage", name="Backstage (private)", visibility="private")
     for suffix in ("", "-phone"):
         get_user_model().objects.create_user(VIEWER + suffix, password=VIEWER_PASSWORD)
+    from communities.models import Role
+    from communities.services import create_api_token, create_overlay_key, set_membership
+
+    streamer = get_user_model().objects.create_user(STREAMER, password=VIEWER_PASSWORD)
+    set_membership(community=demo, user=streamer, role=Role.OWNER)
+    create_api_token(community=demo, name="chat bot", scopes=["ingest", "vote"])
+    create_overlay_key(community=demo, name="OBS main scene")
 
 
 def prepare(sqlite_path: str) -> dict[str, str]:

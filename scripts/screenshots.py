@@ -85,7 +85,11 @@ def main() -> int:
     env = prepare(str(ROOT / "var" / "screenshots.sqlite3"))
     server = Server(env)
     try:
+        from scripts.screenshots_streamer import shoot_streamer_pages
+
         for path in shoot(server.base_url, out, args.chromium):
+            print(path.relative_to(ROOT))
+        for path in shoot_streamer_pages(server.base_url, out, args.chromium):
             print(path.relative_to(ROOT))
     finally:
         server.stop()

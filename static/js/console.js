@@ -83,7 +83,7 @@
   }
 
   // --- progress ---------------------------------------------------------------------------------
-  function renderProgress(p, season) {
+  function renderProgress(p) {
     if (!p) { $('target').textContent = 'The season has not started yet.'; return; }
     $('target').textContent = p.target ? PH.nodeName(p.target)
       : p.state === 'waiting_for_vote' ? 'Waiting for the vote (points are banked)'
@@ -93,12 +93,11 @@
     $('bar').setAttribute('aria-valuenow', String(Math.round(pct)));
     $('numbers').textContent = p.cost == null ? PH.fmt(p.accumulated) + ' points banked'
       : PH.fmt(p.accumulated) + ' / ' + PH.fmt(p.cost) + ' points (' + pct + '%)';
-    if (season != null) $('season').textContent = 'season id ' + season;
   }
 
   function loadStatus() {
     return PH.api(base + '/progression').then(function (s) {
-      repaint.schedule('progress', function () { renderProgress(s.progress, s.season_id); });
+      repaint.schedule('progress', function () { renderProgress(s.progress); });
       repaint.schedule('vote', function () { renderVote(s.vote); });
     }).catch(function (e) { $('vote-error').textContent = errorText(e); });
   }
