@@ -206,3 +206,48 @@ def test_the_overlay_page_of_a_private_community_renders_for_its_key_only(privat
     assert f'data-key="{issued.secret}"' in with_key.content.decode()
     assert without.status_code == 404
     assert revoked.status_code == 404
+
+
+# --- the admin ---------------------------------------------------------------------------------
+
+
+def test_a_key_added_in_the_admin_shows_its_overlay_url_once(private_community):
+    admin = Client()
+    admin.force_login(_superuser())
+
+    answer = admin.post(
+        "/admin/communities/overlaykey/add/",
+        {"community": private_community.pk, "name": "OBS"},
+        follow=True,
+    )
+
+    key = OverlayKey.objects.get(community=private_community)
+    shown = [str(m) for m in answer.context["messages"] if "?key=" in str(m)]
+    assert len(shown) == 1 and f"/c/{private_community.slug}/overlay/?key=ok_" in shown[0]
+    secret = shown[0].split("?key=")[1].split(" ")[0]
+    assert key.secret_hash == tokens.hash_token(secret)
+    assert (
+        secret not in admin.get(f"/admin/communities/overlaykey/{key.pk}/change/").content.decode()
+    )
+
+
+def test_the_admin_revoke_action_revokes_the_selected_keys_only(private_community):
+    admin = Client()
+    admin.force_login(_superuser())
+    chosen = create_overlay_key(community=private_community, name="a").key
+    kept = create_overlay_key(community=private_community, name="b").key
+
+    admin.post(
+        "/admin/communities/overlaykey/",
+        {"action": "revoke_selected", "_selected_action": [chosen.pk]},
+    )
+
+    chosen.refresh_from_db()
+    kept.refresh_from_db()
+    assert chosen.revoked_at is not None and kept.revoked_at is None
+
+
+def _superuser():
+    from tests.factories import UserFactory
+
+    return UserFactory(is_staff=True, is_superuser=True)
