@@ -314,9 +314,9 @@ def get_settings(request: HttpRequest, slug: str) -> Any:
 @router.patch(
     "/{slug}/settings",
     response={200: dict[str, Any], **_ERRORS},
-    summary="Moderators: change vote settings or the rollover cap (only the fields sent)",
+    summary="Owners: change vote settings or the rollover cap (only the fields sent)",
 )
 def patch_settings(request: HttpRequest, slug: str, payload: SettingsIn) -> Any:
-    community = _community(request, slug, Action.MODERATE)
+    community = _community(request, slug, Action.MANAGE)  # as in the admin: owners only
     settings_service.update_settings(community, payload.dict(exclude_unset=True), by=_who(request))
     return selectors.community_settings(community)

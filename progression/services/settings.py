@@ -1,5 +1,5 @@
-"""A community's progression knobs, changed by its moderators from the console (or any client
-of the API). The limits below are the one home of what a usable value is."""
+"""A community's progression knobs, changed by its owners from the console (or any client of
+the API). The limits below are the one home of what a usable value is."""
 
 from __future__ import annotations
 

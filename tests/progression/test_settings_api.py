@@ -1,4 +1,4 @@
-"""GET/PATCH /api/communities/<slug>/settings: moderators change how votes run."""
+"""GET/PATCH /api/communities/<slug>/settings: moderators read, owners change how votes run."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def test_a_moderator_reads_the_vote_settings_and_every_weight(community):
     assert body["weights"]["subscription"] == "50"
 
 
-def test_a_moderator_changes_only_the_fields_sent_and_the_engine_sees_them(community):
-    answer = as_role(community, Role.MODERATOR).patch(
+def test_an_owner_changes_only_the_fields_sent_and_the_engine_sees_them(community):
+    answer = as_role(community, Role.OWNER).patch(
         url(community),
         {"vote_options": 3, "vote_duration_seconds": 120},
         "application/json",
@@ -74,19 +74,19 @@ def test_a_null_duration_means_votes_last_until_the_unlock(community):
     ],
 )
 def test_bad_settings_are_refused_with_the_field_named_and_nothing_written(community, body):
-    answer = as_role(community, Role.MODERATOR).patch(url(community), body, "application/json")
+    answer = as_role(community, Role.OWNER).patch(url(community), body, "application/json")
 
     assert answer.status_code == 400
     assert answer.json()["error"]["fields"]
     assert not ProgressionSettings.objects.filter(community=community).exists()
 
 
-def test_a_member_may_not_change_settings(community):
-    answer = as_role(community, Role.MEMBER).patch(
-        url(community), {"vote_options": 3}, "application/json"
-    )
+@pytest.mark.parametrize("role", [Role.MODERATOR, Role.MEMBER])
+def test_only_owners_change_settings_as_in_the_admin(community, role):
+    answer = as_role(community, role).patch(url(community), {"vote_options": 3}, "application/json")
 
     assert answer.status_code == 403
+    assert not ProgressionSettings.objects.filter(community=community).exists()
 
 
 def test_a_session_write_without_its_csrf_token_is_refused(community):
