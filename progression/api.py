@@ -204,6 +204,19 @@ def post_vote(request: HttpRequest, slug: str, payload: VoteIn) -> Any:
     }
 
 
+@router.get(
+    "/{slug}/votes/mine",
+    response=_READ,
+    summary="The open vote and your own choice in it (signed-in viewers)",
+    openapi_extra=OPTIONAL_AUTH,
+)
+def get_my_vote(request: HttpRequest, slug: str) -> Any:
+    community = _community(request, slug, Action.READ)
+    actor = request.actor  # type: ignore[attr-defined]
+    voter = f"user:{actor.user_id}" if actor.user_id is not None and not actor.token_id else None
+    return selectors.my_ballot(community, voter)
+
+
 @router.post(
     "/{slug}/votes/start", response={200: dict, **_ERRORS}, summary="Moderators: open a vote"
 )

@@ -15,6 +15,7 @@ from progression.models import (
     Unlock,
     UnlockProgress,
     Viewer,
+    Vote,
     VoteSession,
 )
 from progression.tree_state import available_options, cost_for_level, open_season_id, snapshot
@@ -228,3 +229,17 @@ def recent_unlocks(community: Community, limit: int = 20) -> list[dict[str, Any]
         }
         for u in unlocks
     ]
+
+
+def my_ballot(community: Community, voter: str | None) -> dict[str, Any]:
+    """The open vote and the option `voter` chose in it (None: not voted, or anonymous), so a
+    page marks a web viewer's choice on any device."""
+    session = open_votes(community.pk).first()
+    if session is None:
+        return {"session_id": None, "option": None}
+    ballot = (
+        Vote.objects.filter(session=session, voter=voter).select_related("option").first()
+        if voter
+        else None
+    )
+    return {"session_id": session.pk, "option": ballot.option.position if ballot else None}

@@ -121,7 +121,10 @@ def seed_showcase() -> None:
             value=1,
             message_id=f"seed-{i}",
         )
-        for i, name in enumerate(n for j, n in enumerate(names) for _ in range(12 - j))
+        # 33 points: below any first target's cost, so no unlock races the votes below.
+        for i, name in enumerate(
+            n for n, count in zip(names, (9, 7, 6, 5, 3, 2, 1), strict=True) for _ in range(count)
+        )
     ]
     record_engagement(demo, events)
     if voting.open_session(demo.pk) is None:

@@ -103,20 +103,24 @@
   }
 
   // --- vote ------------------------------------------------------------------------------
-  function voteKey(v) { return 'ph-vote:' + slug + ':' + user + ':' + v.session_id; }
-
+  // A signed-in viewer's own choice: GET …/votes/mine (on load, and after a refusal), and the
+  // answer of their POST. null: not voted (or not known yet).
   function myVote(v) {
     if (!v || !user) return null;
-    if (state.myVotes[v.session_id] !== undefined) return state.myVotes[v.session_id];
-    var stored = null;
-    try { stored = root.localStorage.getItem(voteKey(v)); } catch (e) { /* private mode */ }
-    state.myVotes[v.session_id] = stored === null ? null : Number(stored) || stored;
-    return state.myVotes[v.session_id];
+    var mine = state.myVotes[v.session_id];
+    return mine === undefined ? null : mine;
   }
 
-  function remember(v, position) {
-    state.myVotes[v.session_id] = position;
-    try { root.localStorage.setItem(voteKey(v), String(position)); } catch (e) { /* ignore */ }
+  function remember(sessionId, position) {
+    state.myVotes[sessionId] = position;
+  }
+
+  function loadMine() {
+    if (!user) return Promise.resolve();
+    return get('/votes/mine').then(function (m) {
+      if (m.session_id !== null && m.option !== null) remember(m.session_id, m.option);
+      frames.schedule('vote', renderVote);
+    }).catch(function (e) { root.console.warn('votes/mine', e); });
   }
 
   function isOpen(v) { return v && (v.status === 'open' || v.status === 'frozen'); }
@@ -213,7 +217,7 @@
     var feedback = $('vote-feedback');
     feedback.textContent = 'Sending your vote…';
     PH.api(base + '/votes', { method: 'POST', body: { option: option.position } }).then(function (r) {
-      remember(v, r.option);
+      remember(r.session_id, r.option);
       if (state.vote && state.vote.session_id === r.session_id) {
         state.vote.options.forEach(function (o) {
           if (o.position === r.option && r.votes > o.votes) {
@@ -226,7 +230,7 @@
       PH.announce(feedback.textContent);
     }, function (error) {
       var reason = ((error.fields || {}).reason || [])[0];
-      if (reason === 'already_voted') remember(v, myVote(v) === null ? '?' : myVote(v));
+      if (reason === 'already_voted') loadMine();
       feedback.textContent = REFUSALS[reason] || (error.status === 403 || error.status === 401
         ? 'Sign in to vote.' : error.message || 'Your vote could not be sent.');
       PH.announce(feedback.textContent);
@@ -479,6 +483,7 @@
   function start() {
     setupTabs();
     loadStatus();
+    loadMine();
     loadTree();
     loadLeaders();
     loadUnlocks();

@@ -16,9 +16,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_signed_in_viewer_votes_by_clicking_and_sees_their_choice_and_the_count(
-    page: Any,
+    new_page: Any,
 ) -> None:
     community = seed_community("click-vote", open_vote=True)
+    page = new_page()
     user = UserFactory()
     sign_in(page, user.username, f"/c/{community.slug}/")
     open_dashboard(page, community.slug)
@@ -35,10 +36,15 @@ def test_a_signed_in_viewer_votes_by_clicking_and_sees_their_choice_and_the_coun
     expect(options.nth(0).get_by_role("button")).to_be_disabled()
     expect(page.locator("#vote-meta")).to_contain_text("You voted in this vote")
 
-    # Reload: the choice stays marked.
+    # Reload: the choice stays marked; and on another device (a fresh browser context) too.
     page.reload()
     page.wait_for_selector("body[data-ready='1']")
     expect(options.nth(1).get_by_role("button")).to_have_text("Your vote")
+    phone = new_page(390, 844)
+    sign_in(phone, user.username, f"/c/{community.slug}/")
+    open_dashboard(phone, community.slug)
+    expect(phone.locator(".vote-option").nth(1).get_by_role("button")).to_have_text("Your vote")
+    expect(phone.locator(".vote-option").nth(0).get_by_role("button")).to_be_disabled()
 
 
 def test_an_anonymous_viewer_is_told_how_to_vote_and_sees_no_vote_buttons(page: Any) -> None:
