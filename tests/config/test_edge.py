@@ -288,11 +288,16 @@ def test_outsiders_get_the_unknown_slug_answer_for_a_private_community(
         "POST /api/communities/{slug}/votes": {"option": 1, "platform_user_id": "a"},
         "POST /api/communities/{slug}/nodes/{key}/relock": {},
         "PUT /api/communities/{slug}/weights/{metric}": {"weight": "1"},
+        "POST /api/communities/{slug}/tokens": {"name": "bot", "scopes": ["read"]},
+        "POST /api/communities/{slug}/overlay-keys": {"name": "obs"},
+        "PATCH /api/communities/{slug}/settings": {"vote_options": 3},
     }.get(f"{method} {path}")
     before = written()
 
     def call(slug: str):
-        url = path.format(slug=slug, key="first", metric="message", platform_user_id="a")
+        url = path.format(
+            slug=slug, key="first", metric="message", platform_user_id="a", token_id=1, key_id=1
+        )
         return request(method, url, body, token)
 
     hidden, unknown = call(private_community.slug), call("no-such-hub")
