@@ -127,17 +127,11 @@ def seed_showcase() -> None:
         )
     ]
     record_engagement(demo, events)
-    if voting.open_session(demo.pk) is None:
-        voting.start_vote(demo)
-    # Positions are not renumbered when a forced unlock takes an option off the vote: vote for
-    # the first two that exist.
-    session = voting.open_session(demo.pk)
-    assert session is not None
+    session = voting.open_session(demo.pk) or voting.start_vote(demo)
+    # Positions are not renumbered when a forced unlock removes an option: use those left.
     positions = list(session.options.order_by("position").values_list("position", flat=True))
     for i, voter in enumerate(["ann", "bo", "chloe", "dev", "eli"]):
-        voting.cast_vote(
-            demo, voter=f"viewer:{voter}", option=positions[i % min(2, len(positions))]
-        )
+        voting.cast_vote(demo, voter=f"viewer:{voter}", option=positions[i % 2])
     seed_community("big-tree", name="Two Hundred Nodes", tree=generated_tree(200))
     seed_community("backstage", name="Backstage (private)", visibility="private")
     for suffix in ("", "-phone"):

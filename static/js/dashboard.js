@@ -347,14 +347,18 @@
       var name = byKey[p.key] ? byKey[p.key].name : p.key;
       return name + (p.level > 1 ? ' (level ' + p.level + ')' : '');
     });
-    var effects = n.effects && Object.keys(n.effects).length ? JSON.stringify(n.effects) : null;
+    var effects = (Array.isArray(n.effects) ? n.effects : n.effects ? [n.effects] : []).map(function (e) {
+      var rest = Object.keys(e).filter(function (k) { return k !== 'type'; })
+        .map(function (k) { return k + ' ' + (typeof e[k] === 'object' ? JSON.stringify(e[k]) : e[k]); });
+      return el('li', {}, [el('strong', { text: String(e.type || 'effect') }), rest.length ? ': ' + rest.join(', ') : '']);
+    });
     $('node-dialog-body').replaceChildren(
       el('p', {}, [el('span', { class: 'badge tstate ' + n.state, text: root.PHTree.STATES[n.state] || n.state })]),
       n.description ? el('p', { text: n.description }) : null,
       el('p', { text: root.PHTree.levelText(n) + (n.next_cost == null ? ' · complete' : ' · next level costs ' + PH.fmt(n.next_cost) + ' points') }),
       el('p', { text: 'Tier ' + n.tier + (n.category ? ' · ' + n.category : '') }),
       el('p', { text: prereqs.length ? 'Needs: ' + prereqs.join(', ') : 'No prerequisites.' }),
-      effects ? el('p', {}, ['Effects: ', el('code', { text: effects })]) : null
+      effects.length ? el('div', {}, [el('p', { text: 'Effects:' }), el('ul', { class: 'effects' }, effects)]) : null
     );
     if (typeof dialog.showModal === 'function') dialog.showModal();
     else dialog.setAttribute('open', '');

@@ -42,7 +42,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=NO_CHROMIUM))
 
 
-@pytest.fixture(scope="session")
+# Package scope: the server, relay and worker stop once the browser tests are done, so this
+# worker never takes the tasks that later suites (tests/e2e) give their own workers.
+@pytest.fixture(scope="package")
 def browser_launcher(
     django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Launcher]:
@@ -65,7 +67,7 @@ def browser_launcher(
     launcher.stop_all()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live(browser_launcher: Launcher) -> Process:
     """The web process (and, on PostgreSQL + Redis, the relay and a worker next to it)."""
     web = browser_launcher.server("uvicorn")
