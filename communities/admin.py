@@ -1,4 +1,5 @@
-"""Admin for streamers: their communities, who belongs, and their bots' API tokens.
+"""Admin for streamers: their communities, who belongs, their bots' API tokens and their
+overlay keys.
 
 Every write goes through `communities.services`. A token's secret is shown once, in the message
 after it is created, and never stored. Non-superusers see only communities they may manage,
@@ -17,7 +18,7 @@ from django.http import HttpRequest
 
 from communities import services
 from communities.admin_access import community_ids_where
-from communities.models import ApiToken, Community, Membership, Role, Scope
+from communities.models import ApiToken, Community, Membership, OverlayKey, Role, Scope
 from communities.permissions import Action
 
 TOKEN_FIELDS = ("name", "prefix", "scope_list", "created_at", "last_used_at", "revoked_at")
@@ -230,3 +231,48 @@ class ApiTokenAdmin(ManagedCommunitiesOnly):
             services.revoke_api_token(token)
             self.log_change(request, token, "Revoked.")
         self.message_user(request, f"Revoked {len(tokens)} token(s).", messages.SUCCESS)
+
+
+OVERLAY_KEY_FIELDS = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
+
+
+@admin.register(OverlayKey)
+class OverlayKeyAdmin(ManagedCommunitiesOnly):
+    """Created here or in the moderator console; the secret (in the overlay URL) is shown once."""
+
+    list_display = ("name", "community", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("community", admin.RelatedOnlyFieldListFilter), TokenStatusFilter)
+    search_fields = ("name", "prefix", "community__slug")
+    list_select_related = ("community",)
+    actions = ("revoke_selected",)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return ("community", "name") if obj is None else ("community", *OVERLAY_KEY_FIELDS)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return () if obj is None else ("community", *OVERLAY_KEY_FIELDS)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
+
+    def save_model(self, request: HttpRequest, obj: OverlayKey, form: Any, change: bool) -> None:
+        issued = services.create_overlay_key(
+            community=obj.community, name=obj.name, created_by=cast(User, request.user)
+        )
+        _adopt(obj, issued.key)
+        messages.success(
+            request,
+            f"Overlay URL for “{issued.key.name}”: /c/{obj.community.slug}/overlay/?key="
+            f"{issued.secret} — copy it now; it is not stored and will not be shown again.",
+        )
+
+    @admin.action(description="Revoke selected overlay keys", permissions=["change"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        keys = list(queryset.filter(revoked_at__isnull=True))
+        for key in keys:
+            services.revoke_overlay_key(key)
+            self.log_change(request, key, "Revoked.")
+        self.message_user(request, f"Revoked {len(keys)} overlay key(s).", messages.SUCCESS)

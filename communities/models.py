@@ -109,3 +109,33 @@ class ApiToken(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+class OverlayKey(models.Model):
+    """A read-only key for an OBS overlay of a private community, put in the overlay's URL.
+
+    Unlike an `ApiToken` it may travel in a URL (OBS has no way to send a header), so it opens
+    as little as possible: the progression state and topic of one community, nothing else
+    (`communities.permissions`). Only a SHA-256 of the secret is kept; the secret is shown once.
+    """
+
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="overlay_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["community", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

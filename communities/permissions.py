@@ -1,7 +1,7 @@
 """The one answer to "may this user or token do this in this community?".
 
 Views, streams, tasks and the admin all ask here; nothing else decides access. An `Actor` is
-whoever is asking: a signed-in person, a bot's API token, or nobody.
+whoever is asking: a signed-in person, a bot's API token, an overlay key, or nobody.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from communities.models import Community, Role, Scope
 
 class Action(enum.StrEnum):
     READ = "read"  # public state: progression, events
+    # The progression state and topic alone: what an OBS overlay shows. Whoever may READ may
+    # do this; an overlay key may do only this (docs/overlay.md).
+    READ_PROGRESSION = "read_progression"
     READ_MEMBERS = "read_members"  # member-only topics: jobs, board, admin
     INGEST = "ingest"  # send engagement
     VOTE = "vote"  # cast a vote
@@ -33,15 +36,19 @@ class Actor:
     token_community_id: int | None = None
     token_scopes: frozenset[str] = field(default_factory=frozenset)
     roles: dict[int, str] = field(default_factory=dict)  # community id -> role, for users
+    overlay_key_id: int | None = None
+    overlay_community_id: int | None = None
 
     @property
     def is_anonymous(self) -> bool:
-        return self.user_id is None and self.token_id is None
+        return self.user_id is None and self.token_id is None and self.overlay_key_id is None
 
     @property
     def kind(self) -> str:
         if self.token_id is not None:
             return "token"
+        if self.overlay_key_id is not None:
+            return "overlay_key"
         return "anonymous" if self.user_id is None else "user"
 
     def role_in(self, community: Community) -> str | None:
@@ -80,6 +87,10 @@ _VIEWER_ACTIONS = frozenset({Action.VOTE, Action.SUGGEST})
 
 
 def can(actor: Actor, action: Action, community: Community) -> bool:
+    if actor.overlay_key_id is not None:  # it travels in URLs: the one read an overlay needs
+        return action == Action.READ_PROGRESSION and actor.overlay_community_id == community.pk
+    if action == Action.READ_PROGRESSION:
+        action = Action.READ
     if actor.is_superuser:
         return True
     if action == Action.READ and community.is_public:
@@ -94,12 +105,13 @@ def can(actor: Actor, action: Action, community: Community) -> bool:
 
 def knows_of(actor: Actor, community: Community) -> bool:
     """Whether the caller may learn that this community exists: anyone for a public one; for a
-    private one its members, its own tokens and superusers."""
+    private one its members, its own tokens and overlay keys, and superusers."""
     return (
         community.is_public
         or actor.is_superuser
         or actor.role_in(community) is not None
         or (actor.token_id is not None and actor.token_community_id == community.pk)
+        or (actor.overlay_key_id is not None and actor.overlay_community_id == community.pk)
     )
 
 

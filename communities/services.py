@@ -1,4 +1,4 @@
-"""Every write to communities, memberships and tokens."""
+"""Every write to communities, memberships, API tokens and overlay keys."""
 
 from __future__ import annotations
 
@@ -15,7 +15,15 @@ from django.utils import timezone
 
 from communities import tokens
 from communities.errors import Conflict, InvalidCredentials, InvalidInput
-from communities.models import ApiToken, Community, Membership, Role, Scope, Visibility
+from communities.models import (
+    ApiToken,
+    Community,
+    Membership,
+    OverlayKey,
+    Role,
+    Scope,
+    Visibility,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -129,18 +137,75 @@ def authenticate_token(raw: str) -> ApiToken:
     return token
 
 
-def _touch_last_used(token: ApiToken) -> None:
+@dataclass(frozen=True)
+class IssuedOverlayKey:
+    key: OverlayKey
+    secret: str  # shown once, in the overlay URL the owner copies into OBS
+
+
+def create_overlay_key(
+    *, community: Community, name: str, created_by: User | None = None
+) -> IssuedOverlayKey:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("An overlay key needs a name.", fields={"name": ["required"]})
+    raw, prefix, secret_hash = tokens.generate(tokens.OVERLAY_KEY_PREFIX)
+    with transaction.atomic():
+        key = OverlayKey.objects.create(
+            community=community,
+            name=name[:100],
+            prefix=prefix,
+            secret_hash=secret_hash,
+            created_by=created_by,
+        )
+    logger.info("overlay key created community=%s key=%s", community.pk, key.pk)
+    return IssuedOverlayKey(key=key, secret=raw)
+
+
+def revoke_overlay_key(key: OverlayKey) -> OverlayKey:
+    """The overlay page answers 404 at once and its open streams end within seconds (the same
+    access-change notice as a revoked token)."""
+    with transaction.atomic():
+        updated = OverlayKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        _streams_recheck_on_commit(overlay_key_id=key.pk)
+    key.refresh_from_db()
+    if updated:
+        logger.info("overlay key revoked community=%s key=%s", key.community_id, key.pk)
+    return key
+
+
+def authenticate_overlay_key(raw: str) -> OverlayKey:
+    """The active overlay key for a raw secret, or 401. An API token never passes for one."""
+    prefix = tokens.parse_prefix(raw, tokens.OVERLAY_KEY_PREFIX)
+    key = (
+        OverlayKey.objects.select_related("community").filter(prefix=prefix).first()
+        if prefix
+        else None
+    )
+    if key is None or not tokens.matches(raw, key.secret_hash) or not key.is_active:
+        raise InvalidCredentials("Invalid or revoked overlay key.")
+    _touch_last_used(key)
+    return key
+
+
+def _touch_last_used(token: ApiToken | OverlayKey) -> None:
     """Records use at a coarse resolution so a busy bot does not turn its token into a hot row."""
     now = timezone.now()
     resolution = timedelta(seconds=settings.TOKEN_LAST_USED_RESOLUTION_SECONDS)
     if token.last_used_at is not None and now - token.last_used_at < resolution:
         return
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    type(token).objects.filter(pk=token.pk).update(last_used_at=now)
     token.last_used_at = now
 
 
-def _streams_recheck_on_commit(*, user_id: int | None = None, token_id: int | None = None) -> None:
-    """Open streams of this user or token re-check their topics in every server process."""
+def _streams_recheck_on_commit(
+    *, user_id: int | None = None, token_id: int | None = None, overlay_key_id: int | None = None
+) -> None:
+    """Open streams of this user, token or overlay key re-check their topics in every process."""
     from realtime.services import notify_access_changed_on_commit
 
-    notify_access_changed_on_commit(user_id=user_id, token_id=token_id)
+    notify_access_changed_on_commit(
+        user_id=user_id, token_id=token_id, overlay_key_id=overlay_key_id
+    )

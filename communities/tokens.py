@@ -1,4 +1,8 @@
-"""API token format: `ph_<prefix>_<secret>`. The prefix finds the row; the whole is hashed."""
+"""Secret formats: API tokens `ph_<prefix>_<secret>`, overlay keys `ok_<prefix>_<secret>`.
+
+The prefix finds the row; the whole is hashed. The two never pass for each other: an API token
+sent as an overlay key (or the reverse) does not parse, so it is refused before any lookup.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,14 @@ import hmac
 import secrets
 
 TOKEN_PREFIX = "ph_"
+OVERLAY_KEY_PREFIX = "ok_"
+_HEX = "0123456789abcdef"
 
 
-def generate() -> tuple[str, str, str]:
+def generate(kind: str = TOKEN_PREFIX) -> tuple[str, str, str]:
     """Returns (raw token, prefix, hash)."""
     prefix = secrets.token_hex(6)
-    raw = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    raw = f"{kind}{prefix}_{secrets.token_urlsafe(32)}"
     return raw, prefix, hash_token(raw)
 
 
@@ -20,12 +26,12 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def parse_prefix(raw: str) -> str | None:
-    if not raw.startswith(TOKEN_PREFIX):
+def parse_prefix(raw: str, kind: str = TOKEN_PREFIX) -> str | None:
+    if not raw.startswith(kind):
         return None
-    prefix, sep, secret = raw[len(TOKEN_PREFIX) :].partition("_")
-    if not sep or len(prefix) != 12 or not secret:
-        return None
+    prefix, sep, secret = raw[len(kind) :].partition("_")
+    if not sep or len(prefix) != 12 or not secret or prefix.strip(_HEX):
+        return None  # the prefix is hex: nothing else (a NUL, say) ever reaches a query
     return prefix
 
 

@@ -21,8 +21,8 @@ from ninja.utils import check_csrf
 
 from communities.errors import InvalidCredentials, NotAllowed
 from communities.permissions import Actor
-from communities.selectors import actor_for_token, actor_for_user
-from communities.services import authenticate_token
+from communities.selectors import actor_for_overlay_key, actor_for_token, actor_for_user
+from communities.services import authenticate_overlay_key, authenticate_token
 from config.edge import (
     bearer_token,
     body_too_large_body,
@@ -37,11 +37,13 @@ _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class ActorAuth(AuthBase):
-    """Bearer token for bots, the Django session for people, else anonymous.
+    """Bearer token for bots, an overlay key (`?key=`, reads only) for OBS overlays, the Django
+    session for people, else anonymous.
 
     Always yields an Actor, so public reads work without credentials; a bad or revoked token
-    is a 401 rather than a silent downgrade to anonymous, and too many of those from one
-    address a 429 (config.edge.FailedAuthLimit).
+    or key is a 401 rather than a silent downgrade to anonymous, and too many of those from one
+    address a 429 (config.edge.FailedAuthLimit). An API token is only ever read from the
+    Authorization header, never from the URL (docs/overlay.md).
     """
 
     openapi_type = "http"
@@ -49,8 +51,11 @@ class ActorAuth(AuthBase):
 
     def __call__(self, request: HttpRequest) -> Actor:
         header = request.headers.get("Authorization", "")
+        overlay_key = request.GET.get("key") if request.method in _SAFE_METHODS else None
         if header:
             actor = actor_for_token(_authenticate(request, header))
+        elif overlay_key is not None:
+            actor = actor_for_overlay_key(_authenticate(request, overlay_key, overlay=True))
         else:
             user = getattr(request, "user", None)
             actor = actor_for_user(user)
@@ -61,12 +66,14 @@ class ActorAuth(AuthBase):
         return actor
 
 
-def _authenticate(request: HttpRequest, header: str) -> Any:
-    """The token, under the failed-auth limit of the caller's address (config.edge)."""
+def _authenticate(request: HttpRequest, credential: str, *, overlay: bool = False) -> Any:
+    """The token (or overlay key), under the failed-auth limit of the caller's address."""
     address = request_client_address(request)
     failed_auth.check(address)
     try:
-        return authenticate_token(bearer_token(header) or "")
+        if overlay:
+            return authenticate_overlay_key(credential)
+        return authenticate_token(bearer_token(credential) or "")
     except InvalidCredentials:
         failed_auth.failed(address)
         raise
@@ -90,7 +97,13 @@ class ActorRateThrottle(SimpleRateThrottle):
         else:
             if self.kind != "auth":
                 return None
-            ident = f"t:{actor.token_id}" if actor.token_id else f"u:{actor.user_id}"
+            ident = (
+                f"t:{actor.token_id}"
+                if actor.token_id
+                else f"k:{actor.overlay_key_id}"
+                if actor.overlay_key_id
+                else f"u:{actor.user_id}"
+            )
         return f"throttle:{self.kind}:{ident}"
 
 

@@ -119,15 +119,18 @@ def database_config(
     pool_max: int,
     pool_timeout: float,
     test_name: str | None = None,
+    sqlite_path: str | None = None,
 ) -> dict[str, Any]:
     """PostgreSQL with Django's psycopg pool when a URL is given, else a SQLite file in WAL.
 
-    `test_name` lets several test runs share a machine without sharing a test database.
+    `test_name` lets several test runs share a machine without sharing a test database;
+    `sqlite_path` points the embedded default at another file (a browser test's server at the
+    test database, the screenshot script at its own demo).
     """
     if database_url is None:
         return {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(base_dir / "var" / "db.sqlite3"),
+            "NAME": sqlite_path or str(base_dir / "var" / "db.sqlite3"),
             "OPTIONS": {
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
                 "transaction_mode": "IMMEDIATE",

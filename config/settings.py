@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "events_app",
     "jobs",
     "realtime",
+    "pages",
 ]
 
 MIDDLEWARE = [
@@ -101,6 +102,7 @@ DATABASES = {
         pool_max=DB_POOL_MAX,
         pool_timeout=DB_POOL_TIMEOUT,
         test_name=env_str("TEST_DB_NAME", "") or None,
+        sqlite_path=env_str("SQLITE_PATH", "") or None,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -145,10 +147,14 @@ JOBS_CACHE_SECONDS = env_int("JOBS_CACHE_SECONDS", 3600, minimum=1)
 
 # --- Auth, sessions, i18n ----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 # Messages (which carry a new token's secret once) stay server-side, never in a cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)

@@ -1,7 +1,6 @@
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from config.api import api
 from config.edge import (
@@ -11,22 +10,18 @@ from config.edge import (
     error_response,
 )
 from config.health import healthz, readyz
-from progression.views import dashboard, overlay
+from progression.views import console, dashboard, overlay
 from realtime.views import prometheus_metrics
 
-
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
-
-
 urlpatterns = [
-    path("", home, name="home"),
+    path("", include("pages.urls")),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", prometheus_metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("c/<str:slug>/", dashboard, name="dashboard"),
     path("c/<str:slug>/overlay/", overlay, name="overlay"),
+    path("c/<str:slug>/manage/", console, name="console"),
     path("api/", api.urls),
     re_path(r"^api/", lambda request: error_response(404, "not_found", NO_SUCH_ENDPOINT)),
 ]

@@ -21,11 +21,13 @@ from progression.schemas import (
     ForceUnlockIn,
     LeaderboardScope,
     RelockIn,
+    SettingsIn,
     VoteIn,
     VoteOut,
     WeightIn,
 )
 from progression.services import admin_actions, voting
+from progression.services import settings as settings_service
 from progression.services.ingest import (
     IngestRequest,
     check_ingest_access,
@@ -37,6 +39,8 @@ _ERRORS = errors(WRITE_ERRORS)
 _READ = {200: dict[str, Any], **errors(READ_ERRORS)}
 _BODY = Body(...)
 _LIMIT = Query(20, ge=1, le=100)
+# Read by ActorAuth (config/api.py); declared here so the document says where a key may go.
+_KEY = Query(None, max_length=200, description="an overlay key (docs/overlay.md)")
 
 
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:
@@ -106,10 +110,11 @@ def post_engagement(request: HttpRequest, slug: str, payload: Any = _BODY) -> An
     "/{slug}/progression",
     response=_READ,
     summary="Target, accumulated points, up next, open vote, last unlock",
+    description="An overlay key (`?key=`) reads this too: it is what an OBS overlay shows.",
     openapi_extra=OPTIONAL_AUTH,
 )
-def get_status(request: HttpRequest, slug: str) -> Any:
-    return selectors.progression_status(_community(request, slug, Action.READ))
+def get_status(request: HttpRequest, slug: str, key: str | None = _KEY) -> Any:
+    return selectors.progression_status(_community(request, slug, Action.READ_PROGRESSION))
 
 
 @router.get(
@@ -132,6 +137,16 @@ def get_leaderboard(
         "scope": scope,
         "entries": selectors.leaderboard(_community(request, slug, Action.READ), scope, limit),
     }
+
+
+@router.get(
+    "/{slug}/unlocks",
+    response=_READ,
+    summary="Recent unlocks, newest first (relocked ones marked)",
+    openapi_extra=OPTIONAL_AUTH,
+)
+def get_unlocks(request: HttpRequest, slug: str, limit: int = _LIMIT) -> Any:
+    return {"unlocks": selectors.recent_unlocks(_community(request, slug, Action.READ), limit)}
 
 
 @router.get(
@@ -187,6 +202,19 @@ def post_vote(request: HttpRequest, slug: str, payload: VoteIn) -> Any:
         "level": chosen.level,
         "votes": chosen.votes,
     }
+
+
+@router.get(
+    "/{slug}/votes/mine",
+    response=_READ,
+    summary="The open vote and your own choice in it (signed-in viewers)",
+    openapi_extra=OPTIONAL_AUTH,
+)
+def get_my_vote(request: HttpRequest, slug: str) -> Any:
+    community = _community(request, slug, Action.READ)
+    actor = request.actor  # type: ignore[attr-defined]
+    voter = f"user:{actor.user_id}" if actor.user_id is not None and not actor.token_id else None
+    return selectors.my_ballot(community, voter)
 
 
 @router.post(
@@ -285,3 +313,23 @@ def put_weight(request: HttpRequest, slug: str, metric: str, payload: WeightIn) 
     from progression.weights import weights_for
 
     return {"metric": metric, "weight": str(weights_for(community.pk)[metric])}
+
+
+@router.get(
+    "/{slug}/settings",
+    response=_READ,
+    summary="Moderators: vote settings, rollover cap and every metric's weight",
+)
+def get_settings(request: HttpRequest, slug: str) -> Any:
+    return selectors.community_settings(_community(request, slug, Action.MODERATE))
+
+
+@router.patch(
+    "/{slug}/settings",
+    response={200: dict[str, Any], **_ERRORS},
+    summary="Owners: change vote settings or the rollover cap (only the fields sent)",
+)
+def patch_settings(request: HttpRequest, slug: str, payload: SettingsIn) -> Any:
+    community = _community(request, slug, Action.MANAGE)  # as in the admin: owners only
+    settings_service.update_settings(community, payload.dict(exclude_unset=True), by=_who(request))
+    return selectors.community_settings(community)

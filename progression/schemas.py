@@ -150,3 +150,14 @@ class Payload(Schema):
     """Free-form JSON payloads (documented in docs/api.md)."""
 
     data: Any
+
+
+class SettingsIn(StrictSchema):
+    """Only the fields sent change (progression/services/settings.py holds the limits)."""
+
+    vote_options: StrictInt | None = Field(default=None, ge=2, le=10)
+    vote_duration_seconds: StrictInt | None = Field(
+        default=None, ge=10, le=86_400, description="null: votes last until the target unlocks"
+    )
+    vote_window_seconds: StrictInt | None = Field(default=None, ge=0, le=3_600)
+    rollover_cap: StrictInt | None = Field(default=None, ge=0, le=10_000_000)

@@ -11,9 +11,11 @@ from progression import events
 from progression.models import (
     Contribution,
     PointsShard,
+    ProgressionSettings,
     Unlock,
     UnlockProgress,
     Viewer,
+    Vote,
     VoteSession,
 )
 from progression.tree_state import available_options, cost_for_level, open_season_id, snapshot
@@ -191,3 +193,53 @@ def unlocked_effects(community: Community) -> list[dict[str, Any]]:
         for key, level in sorted(tree.levels.items())
         if key in tree.nodes and tree.nodes[key].effects
     ]
+
+
+def community_settings(community: Community) -> dict[str, Any]:
+    """What the console's settings form shows: the vote knobs and every metric's weight."""
+    from progression.weights import weights_for
+
+    row = ProgressionSettings.objects.filter(community=community).first()
+    row = row or ProgressionSettings(community=community)
+    return {
+        "vote_options": row.vote_options,
+        "vote_duration_seconds": row.vote_duration_seconds,
+        "vote_window_seconds": row.vote_window_seconds,
+        "rollover_cap": row.rollover_cap,
+        "weights": {metric: str(w) for metric, w in sorted(weights_for(community.pk).items())},
+    }
+
+
+def recent_unlocks(community: Community, limit: int = 20) -> list[dict[str, Any]]:
+    """Newest first, relocked ones included (marked): the history a page shows after a reload.
+    `unlock_id` is the one `progression.node.unlocked` carries, so a page shows each once."""
+    unlocks = (
+        Unlock.objects.filter(community=community)
+        .select_related("node")
+        .order_by("-unlocked_at", "-pk")[:limit]
+    )
+    return [
+        {
+            "unlock_id": u.pk,
+            "season_id": u.season_id,
+            "node": events.node_ref(u.node, u.level),
+            "reason": u.reason,
+            "unlocked_at": u.unlocked_at,
+            "relocked_at": u.relocked_at,
+        }
+        for u in unlocks
+    ]
+
+
+def my_ballot(community: Community, voter: str | None) -> dict[str, Any]:
+    """The open vote and the option `voter` chose in it (None: not voted, or anonymous), so a
+    page marks a web viewer's choice on any device."""
+    session = open_votes(community.pk).first()
+    if session is None:
+        return {"session_id": None, "option": None}
+    ballot = (
+        Vote.objects.filter(session=session, voter=voter).select_related("option").first()
+        if voter
+        else None
+    )
+    return {"session_id": session.pk, "option": ballot.option.position if ballot else None}

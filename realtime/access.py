@@ -5,15 +5,21 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
 from communities.errors import InvalidInput, NotAllowed, NotAuthenticated
-from communities.models import ApiToken, Community
+from communities.models import ApiToken, Community, OverlayKey
 from communities.permissions import ANONYMOUS, Actor, can, require_known
-from communities.selectors import actor_for_token, actor_for_user, get_community
-from communities.services import authenticate_token
+from communities.selectors import (
+    actor_for_overlay_key,
+    actor_for_token,
+    actor_for_user,
+    get_community,
+)
+from communities.services import authenticate_overlay_key, authenticate_token
 from config.edge import authenticating, bearer_token, scope_client_address, scope_headers
 from realtime.topics import ALL_TOPICS, DEFAULT_TOPICS, TOPIC_ACTIONS, access_group
 
@@ -28,6 +34,8 @@ class StreamGrant:
     def access_group(self) -> str | None:
         if self.actor.token_id is not None:
             return access_group(token_id=self.actor.token_id)
+        if self.actor.overlay_key_id is not None:
+            return access_group(overlay_key_id=self.actor.overlay_key_id)
         if self.actor.user_id is not None:
             return access_group(user_id=self.actor.user_id)
         return None
@@ -65,11 +73,24 @@ def readable_topics(actor: Actor, community: Community, topics: Iterable[str]) -
     return {topic for topic in topics if can(actor, TOPIC_ACTIONS[topic], community)}
 
 
+def _actor(authorization: str | None, overlay_key: str | None, user: object) -> Actor:
+    """A bearer token (header only), else an overlay key (`?key=`), else the session user."""
+    raw = bearer_token(authorization)
+    if raw:
+        return actor_for_token(authenticate_token(raw))
+    if overlay_key is not None:
+        return actor_for_overlay_key(authenticate_overlay_key(overlay_key))
+    return actor_for_user(user)  # type: ignore[arg-type]
+
+
 def _grant(
-    slug: str, authorization: str | None, user: object, topics: frozenset[str]
+    slug: str,
+    authorization: str | None,
+    overlay_key: str | None,
+    user: object,
+    topics: frozenset[str],
 ) -> StreamGrant:
-    raw = bearer_token(authorization)  # who you are first: 401 before 404, as on every route
-    actor = actor_for_token(authenticate_token(raw)) if raw else actor_for_user(user)  # type: ignore[arg-type]
+    actor = _actor(authorization, overlay_key, user)  # who first: 401 before 404, as on routes
     community = get_community(slug)
     require_known(actor, community)
     refused = sorted(set(topics) - readable_topics(actor, community, topics))
@@ -85,26 +106,34 @@ def _grant(
 _grant_in_thread = database_sync_to_async(_grant, thread_sensitive=False)
 
 
+def _query(scope: Mapping[str, Any]) -> dict[str, list[str]]:
+    return parse_qs(scope.get("query_string", b"").decode("latin-1"))
+
+
 async def grant_stream(
     scope: Mapping[str, Any], slug: str, user: object, topics: frozenset[str]
 ) -> StreamGrant:
     """The grant for a stream's connect (either transport), under the failed-auth limit of the
-    caller's address when it sends a token."""
+    caller's address when it sends a token or an overlay key (`?key=` in the stream's URL)."""
     authorization = scope_headers(scope).get("authorization")
+    overlay_key = _query(scope).get("key", [None])[0]
 
     def call() -> Awaitable[StreamGrant]:
-        return _grant_in_thread(slug, authorization, user, topics)
+        return _grant_in_thread(slug, authorization, overlay_key, user, topics)
 
-    if not authorization:
+    if not authorization and overlay_key is None:
         return await call()
     return await authenticating(scope_client_address(scope), call)
 
 
 def _current_actor(actor: Actor) -> Actor | None:
-    """The actor as the database has it now; None for a revoked token."""
+    """The actor as the database has it now; None for a revoked token or overlay key."""
     if actor.token_id is not None:
         token = ApiToken.objects.filter(pk=actor.token_id, revoked_at__isnull=True).first()
         return actor_for_token(token) if token else None
+    if actor.overlay_key_id is not None:
+        key = OverlayKey.objects.filter(pk=actor.overlay_key_id, revoked_at__isnull=True).first()
+        return actor_for_overlay_key(key) if key else None
     if actor.user_id is not None:
         user = get_user_model().objects.filter(pk=actor.user_id, is_active=True).first()
         return actor_for_user(user)
@@ -131,11 +160,14 @@ def authorizer(grant: StreamGrant) -> Callable[[set[str]], Awaitable[set[str]]]:
     return authorize
 
 
-def snapshot_urls(slug: str) -> dict[str, str]:
+def snapshot_urls(slug: str, actor: Actor = ANONYMOUS) -> dict[str, str]:
     """What a client refetches after `stream.reset`: only reads that exist (each answers 200 to
     whoever may read the stream; a test fetches every one). `events` is the list of upcoming
-    events with their figures (the `events` topic's snapshot)."""
+    events with their figures (the `events` topic's snapshot). An overlay key reads
+    `progression` only (the client adds its own `?key=`: a secret is never echoed back)."""
     base = f"/api/communities/{slug}"
+    if actor.overlay_key_id is not None:
+        return {"progression": f"{base}/progression"}
     return {
         "community": base,
         "progression": f"{base}/progression",
@@ -156,5 +188,5 @@ def open_stream(grant: StreamGrant, transport: Any) -> Any:
         topics=set(grant.topics),
         access_group=grant.access_group,
         authorize=authorizer(grant),
-        snapshot_urls=snapshot_urls(grant.community.slug),
+        snapshot_urls=snapshot_urls(grant.community.slug, grant.actor),
     )

@@ -218,10 +218,11 @@ def prune_outbox(*, retention_seconds: int | None = None) -> int:
 
 
 def notify_access_changed_on_commit(
-    *, user_id: int | None = None, token_id: int | None = None
+    *, user_id: int | None = None, token_id: int | None = None, overlay_key_id: int | None = None
 ) -> None:
-    """After commit, tells every server process to re-check this user's or token's streams."""
-    group = access_group(user_id=user_id, token_id=token_id)
+    """After commit, tells every server process to re-check this user's, token's or overlay
+    key's streams."""
+    group = access_group(user_id=user_id, token_id=token_id, overlay_key_id=overlay_key_id)
 
     def send() -> None:
         try:

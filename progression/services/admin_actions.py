@@ -84,6 +84,7 @@ def force_unlock(
             events.NODE_UNLOCKED,
             {
                 "node": events.node_ref(node, level),
+                "unlock_id": unlock.pk,
                 "reason": Unlock.Reason.FORCED,
                 "spent": 0,
                 "by": by,

@@ -254,7 +254,7 @@ def auto_unlock_ready(community: Community, season_id: int) -> None:
         if not ready:
             return
         for node, level in ready:
-            Unlock.objects.create(
+            unlock = Unlock.objects.create(
                 community=community,
                 season_id=season_id,
                 node=node,
@@ -266,7 +266,12 @@ def auto_unlock_ready(community: Community, season_id: int) -> None:
                 community,
                 events.TOPIC,
                 events.NODE_UNLOCKED,
-                {"node": events.node_ref(node, level), "reason": Unlock.Reason.AUTO, "spent": 0},
+                {
+                    "node": events.node_ref(node, level),
+                    "unlock_id": unlock.pk,
+                    "reason": Unlock.Reason.AUTO,
+                    "spent": 0,
+                },
             )
 
 
@@ -278,6 +283,7 @@ def _publish_unlocked(community: Community, progress: UnlockProgress, *, reason:
         events.NODE_UNLOCKED,
         {
             "node": events.node_ref(progress.node, progress.level),
+            "unlock_id": progress.unlock.pk,  # created just before, cached on the progress
             "reason": reason,
             "progress_id": progress.pk,
             "spent": progress.spent,

@@ -1,7 +1,12 @@
 /* Progression Hub stream client: one SSE connection per browser, shared across tabs.
  *
- *   ProgressionStream.connect({community, topics, onEvent, onReset, onStatus, baseUrl})
+ *   ProgressionStream.connect({community, topics, onEvent, onReset, onStatus, baseUrl, query})
  *     -> {close()}
+ *   ProgressionStream.frames(requestFrame?) -> {schedule(key, fn), flush(), pending}
+ *     coalesces repaints: many events within a frame cause one render per key (the last wins).
+ *
+ * `query`: extra URL parameters, e.g. {key: '<overlay key>'} for an OBS overlay of a private
+ * community (an EventSource cannot send headers; docs/overlay.md). Never an API token.
  *
  * Loads as a classic <script> (sets window.ProgressionStream) and through `import` (the same
  * global; in Node/CommonJS also module.exports). It uses no `export` statement on purpose:
@@ -148,8 +153,14 @@
       try { onReset(snapshots || {}); } catch (e) { report(e); }
     }
 
+    var extra = Object.keys(opts.query || {}).filter(function (k) {
+      return k !== 'topics' && k !== 'last_event_id' && opts.query[k] != null;
+    }).map(function (k) {
+      return '&' + encodeURIComponent(k) + '=' + encodeURIComponent(String(opts.query[k]));
+    }).join('');
+
     function url() {
-      var q = 'topics=' + encodeURIComponent(topics.join(','));
+      var q = 'topics=' + encodeURIComponent(topics.join(',')) + extra;
       if (lastId !== null) q += '&last_event_id=' + lastId;
       return baseUrl + '/api/communities/' + encodeURIComponent(opts.community) + '/stream?' + q;
     }
@@ -263,7 +274,41 @@
     };
   }
 
-  var api = { connect: connect, types: TYPES.slice() };
+  // A burst of events (100/s while chat is busy) must not repaint 100 times: each render is
+  // queued under a key ("progress", "vote", ...) and run once at the next animation frame, with
+  // the latest function queued for that key. Keys run in the order they were first queued.
+  function frames(requestFrame) {
+    var raf = requestFrame
+      || (typeof root.requestAnimationFrame === 'function' && root.requestAnimationFrame.bind(root))
+      || function (fn) { return setTimeout(function () { fn(Date.now()); }, 16); };
+    var jobs = {};
+    var order = [];
+    var requested = false;
+
+    function flush() {
+      requested = false;
+      var run = jobs, keys = order;
+      jobs = {};
+      order = [];
+      keys.forEach(function (k) {
+        try { run[k](); } catch (e) {
+          if (root.console && root.console.error) root.console.error('ProgressionStream.frames', e);
+        }
+      });
+    }
+
+    return {
+      schedule: function (key, fn) {
+        if (!Object.prototype.hasOwnProperty.call(jobs, key)) order.push(key);
+        jobs[key] = fn;
+        if (!requested) { requested = true; raf(flush); }
+      },
+      flush: flush,
+      get pending() { return order.length; },
+    };
+  }
+
+  var api = { connect: connect, frames: frames, types: TYPES.slice() };
   root.ProgressionStream = api;
   if (typeof module === 'object' && module && module.exports) module.exports = api;
 })(typeof globalThis !== 'undefined' ? globalThis : typeof self !== 'undefined' ? self : this);

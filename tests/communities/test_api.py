@@ -83,7 +83,7 @@ def test_token_caller_sees_the_community_with_its_scopes_and_no_role(client, com
     assert body["role"] is None
     assert body["caller"] == "token"
     assert body["scopes"] == ["ingest", "read"]
-    assert body["allowed"] == ["read", "read_members", "ingest", "suggest"]
+    assert body["allowed"] == ["read", "read_progression", "read_members", "ingest", "suggest"]
 
 
 def test_anyone_may_read_a_public_community(client, community):
@@ -92,7 +92,7 @@ def test_anyone_may_read_a_public_community(client, community):
     assert response.status_code == 200, response.content
     assert response.json()["caller"] == "anonymous"
     assert response.json()["role"] is None
-    assert response.json()["allowed"] == ["read"]
+    assert response.json()["allowed"] == ["read", "read_progression"]
 
 
 def test_a_private_community_is_as_unknown_to_anonymous_callers_as_a_wrong_slug(

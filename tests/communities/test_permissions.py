@@ -8,13 +8,14 @@ from django.contrib.auth.models import AnonymousUser
 from communities.errors import NotAllowed, NotAuthenticated, NotFound
 from communities.models import Community, Role, Scope, Visibility
 from communities.permissions import Action, Actor, can, require
-from communities.selectors import actor_for_token, actor_for_user
-from communities.services import authenticate_token, revoke_api_token
+from communities.selectors import actor_for_overlay_key, actor_for_token, actor_for_user
+from communities.services import authenticate_token, create_overlay_key, revoke_api_token
 from tests.factories import CommunityFactory, MembershipFactory, UserFactory, issue_token
 
 PUBLIC, PRIVATE = Visibility.PUBLIC, Visibility.PRIVATE
 ACTIONS = (
     Action.READ,
+    Action.READ_PROGRESSION,
     Action.READ_MEMBERS,
     Action.INGEST,
     Action.VOTE,
@@ -25,38 +26,44 @@ ACTIONS = (
 Y, n = True, False
 
 # fmt: off
-# Columns:                       read  read_members  ingest  vote  suggest  moderate  manage
+# read_progression (what an overlay shows) goes with read, except for overlay keys: only it.
+# Columns:                             read  progr. read_members  ingest  vote  suggest  moderate  manage
 ACCESS = {
-    ("owner", PUBLIC):           (Y,    Y,            Y,      Y,    Y,       Y,        Y),
-    ("owner", PRIVATE):          (Y,    Y,            Y,      Y,    Y,       Y,        Y),
-    ("moderator", PUBLIC):       (Y,    Y,            Y,      Y,    Y,       Y,        n),
-    ("moderator", PRIVATE):      (Y,    Y,            Y,      Y,    Y,       Y,        n),
-    ("member", PUBLIC):          (Y,    Y,            n,      Y,    Y,       n,        n),
-    ("member", PRIVATE):         (Y,    Y,            n,      Y,    Y,       n,        n),
+    ("owner", PUBLIC):                   (Y,    Y,    Y,    Y,    Y,    Y,    Y,    Y),
+    ("owner", PRIVATE):                  (Y,    Y,    Y,    Y,    Y,    Y,    Y,    Y),
+    ("moderator", PUBLIC):               (Y,    Y,    Y,    Y,    Y,    Y,    Y,    n),
+    ("moderator", PRIVATE):              (Y,    Y,    Y,    Y,    Y,    Y,    Y,    n),
+    ("member", PUBLIC):                  (Y,    Y,    Y,    n,    Y,    Y,    n,    n),
+    ("member", PRIVATE):                 (Y,    Y,    Y,    n,    Y,    Y,    n,    n),
     # A signed-in non-member may read, vote and suggest in a public community, nothing in a
     # private one.
-    ("outsider", PUBLIC):        (Y,    n,            n,      Y,    Y,       n,        n),
-    ("outsider", PRIVATE):       (n,    n,            n,      n,    n,       n,        n),
+    ("outsider", PUBLIC):                (Y,    Y,    n,    n,    Y,    Y,    n,    n),
+    ("outsider", PRIVATE):               (n,    n,    n,    n,    n,    n,    n,    n),
     # Being the owner of some other community grants nothing here.
-    ("owner_elsewhere", PUBLIC): (Y,    n,            n,      Y,    Y,       n,        n),
-    ("owner_elsewhere", PRIVATE):(n,    n,            n,      n,    n,       n,        n),
-    ("anonymous", PUBLIC):       (Y,    n,            n,      n,    n,       n,        n),
-    ("anonymous", PRIVATE):      (n,    n,            n,      n,    n,       n,        n),
-    ("superuser", PUBLIC):       (Y,    Y,            Y,      Y,    Y,       Y,        Y),
-    ("superuser", PRIVATE):      (Y,    Y,            Y,      Y,    Y,       Y,        Y),
+    ("owner_elsewhere", PUBLIC):         (Y,    Y,    n,    n,    Y,    Y,    n,    n),
+    ("owner_elsewhere", PRIVATE):        (n,    n,    n,    n,    n,    n,    n,    n),
+    ("anonymous", PUBLIC):               (Y,    Y,    n,    n,    n,    n,    n,    n),
+    ("anonymous", PRIVATE):              (n,    n,    n,    n,    n,    n,    n,    n),
+    ("superuser", PUBLIC):               (Y,    Y,    Y,    Y,    Y,    Y,    Y,    Y),
+    ("superuser", PRIVATE):              (Y,    Y,    Y,    Y,    Y,    Y,    Y,    Y),
     # Tokens act only through their scopes (a chat bot's ingest relays suggestions too); no
     # token may manage (tokens never mint tokens).
-    ("token_ingest", PUBLIC):    (Y,    n,            Y,      n,    Y,       n,        n),
-    ("token_ingest", PRIVATE):   (n,    n,            Y,      n,    Y,       n,        n),
-    ("token_vote", PUBLIC):      (Y,    n,            n,      Y,    n,       n,        n),
-    ("token_vote", PRIVATE):     (n,    n,            n,      Y,    n,       n,        n),
-    ("token_read", PUBLIC):      (Y,    Y,            n,      n,    n,       n,        n),
-    ("token_read", PRIVATE):     (Y,    Y,            n,      n,    n,       n,        n),
-    ("token_admin", PUBLIC):     (Y,    Y,            n,      n,    n,       Y,        n),
-    ("token_admin", PRIVATE):    (Y,    Y,            n,      n,    n,       Y,        n),
+    ("token_ingest", PUBLIC):            (Y,    Y,    n,    Y,    n,    Y,    n,    n),
+    ("token_ingest", PRIVATE):           (n,    n,    n,    Y,    n,    Y,    n,    n),
+    ("token_vote", PUBLIC):              (Y,    Y,    n,    n,    Y,    n,    n,    n),
+    ("token_vote", PRIVATE):             (n,    n,    n,    n,    Y,    n,    n,    n),
+    ("token_read", PUBLIC):              (Y,    Y,    Y,    n,    n,    n,    n,    n),
+    ("token_read", PRIVATE):             (Y,    Y,    Y,    n,    n,    n,    n,    n),
+    ("token_admin", PUBLIC):             (Y,    Y,    Y,    n,    n,    n,    Y,    n),
+    ("token_admin", PRIVATE):            (Y,    Y,    Y,    n,    n,    n,    Y,    n),
     # A token with every scope, but for another community: only what anyone may do here.
-    ("token_elsewhere", PUBLIC): (Y,    n,            n,      n,    n,       n,        n),
-    ("token_elsewhere", PRIVATE):(n,    n,            n,      n,    n,       n,        n),
+    ("token_elsewhere", PUBLIC):         (Y,    Y,    n,    n,    n,    n,    n,    n),
+    ("token_elsewhere", PRIVATE):        (n,    n,    n,    n,    n,    n,    n,    n),
+    # An overlay key travels in URLs: it reads its community's progression and nothing else.
+    ("overlay_key", PUBLIC):             (n,    Y,    n,    n,    n,    n,    n,    n),
+    ("overlay_key", PRIVATE):            (n,    Y,    n,    n,    n,    n,    n,    n),
+    ("overlay_key_elsewhere", PUBLIC):   (n,    n,    n,    n,    n,    n,    n,    n),
+    ("overlay_key_elsewhere", PRIVATE):  (n,    n,    n,    n,    n,    n,    n,    n),
 }
 # fmt: on
 
@@ -88,12 +95,21 @@ def _actor(kind: str, community: Community) -> Actor:
         return actor_for_user(UserFactory(is_superuser=True, is_staff=True))
     if kind == "token_elsewhere":
         return actor_for_token(issue_token(elsewhere, *Scope.values).token)
+    if kind.startswith("overlay_key"):
+        where = elsewhere if kind.endswith("elsewhere") else community
+        return actor_for_overlay_key(create_overlay_key(community=where, name="obs").key)
     scope = kind.removeprefix("token_")
     return actor_for_token(issue_token(community, scope).token)
 
 
 # Callers with no tie to a community: a private one is as unknown to them as a wrong slug.
-OUTSIDERS = {"anonymous", "outsider", "owner_elsewhere", "token_elsewhere"}
+OUTSIDERS = {
+    "anonymous",
+    "outsider",
+    "owner_elsewhere",
+    "token_elsewhere",
+    "overlay_key_elsewhere",
+}
 
 
 def test_the_table_covers_every_action_and_scope():

@@ -331,6 +331,9 @@ def test_outsiders_get_the_unknown_slug_answer_for_a_private_community(
             "message_id": "m-1",
             "platform_user_id": "a",
         },
+        "POST /api/communities/{slug}/tokens": {"name": "bot", "scopes": ["read"]},
+        "POST /api/communities/{slug}/overlay-keys": {"name": "obs"},
+        "PATCH /api/communities/{slug}/settings": {"vote_options": 3},
     }.get(f"{method} {path}")
     before = written()
 

@@ -56,6 +56,15 @@ describe('resume', () => {
     assert.equal(env.localStorage.getItem(KEY), '42');
   });
 
+  test('extra query parameters (an overlay key) ride along, escaped, without replacing topics', () => {
+    env = install({ shared: false });
+    tab({ query: { key: 'ok_abc_d/e+f', topics: 'admin', skip: null } });
+    assert.equal(
+      FakeEventSource.latest.url,
+      '/api/communities/club/stream?topics=events%2Cprogression&key=ok_abc_d%2Fe%2Bf',
+    );
+  });
+
   test('a page reload resumes from the last delivered id', () => {
     env = install({ shared: false });
     const first = tab();

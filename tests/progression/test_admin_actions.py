@@ -85,6 +85,7 @@ def test_force_unlocking_a_node_spends_no_points(earn, force, community, tree):
     forced = published(community, events.NODE_UNLOCKED)[-1]
     assert forced == {
         "node": {"key": "side", "name": side.name, "level": 1, "tier": 0},
+        "unlock_id": unlock.pk,
         "reason": "forced",
         "spent": 0,
         "by": "user:1",

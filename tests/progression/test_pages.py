@@ -3,7 +3,7 @@
 import pytest
 
 from communities.models import Role
-from tests.factories import CommunityFactory, MembershipFactory
+from tests.factories import CommunityFactory, MembershipFactory, UserFactory
 
 
 @pytest.mark.django_db
@@ -14,7 +14,25 @@ def test_public_community_pages_render_with_the_stream_client(client, path):
     assert response.status_code == 200
     body = response.content.decode()
     assert f'data-community="{community.slug}"' in body
-    assert "js/stream.js" in body and "js/progression.js" in body
+    assert "js/stream.js" in body  # the one stream client
+
+
+@pytest.mark.django_db
+def test_the_dashboard_invites_anonymous_viewers_to_sign_in_and_back(client):
+    community = CommunityFactory()
+    body = client.get(f"/c/{community.slug}/").content.decode()
+    assert f"/accounts/login/?next=/c/{community.slug}/" in body
+    assert 'data-can-vote="0"' in body
+    assert 'aria-live="polite"' in body
+
+
+@pytest.mark.django_db
+def test_a_signed_in_viewer_of_a_public_community_gets_the_vote_buttons(client):
+    community = CommunityFactory()
+    client.force_login(UserFactory())
+    body = client.get(f"/c/{community.slug}/").content.decode()
+    assert 'data-can-vote="1"' in body
+    assert "Sign out" in body
 
 
 @pytest.mark.django_db

@@ -24,7 +24,16 @@ from tests.factories import NodeFactory, PrerequisiteFactory, ProgressionSetting
 # check_integrity can open its own repeatable-read transaction.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("_eager_tasks")]
 
-UNLOCKED_KEYS = {"node", "reason", "spent", "progress_id", "rolled_over", "discarded", "effects"}
+UNLOCKED_KEYS = {
+    "node",
+    "unlock_id",
+    "reason",
+    "spent",
+    "progress_id",
+    "rolled_over",
+    "discarded",
+    "effects",
+}
 PROGRESS_KEYS = {"progress_id", "state", "target", "accumulated", "cost", "percent", "up_next"}
 TARGET_SET_KEYS = PROGRESS_KEYS | {"auto_selected", "source", "rollover"}
 
@@ -164,6 +173,7 @@ def test_rollover_is_capped_at_200_and_the_cap_records_what_it_discards(earn, co
     assert payload["reason"] == "points"
     assert (payload["spent"], payload["rolled_over"], payload["discarded"]) == (100, 200, 150)
     assert payload["node"] == {"key": "n0", "name": first.name, "level": 1, "tier": 0}
+    assert payload["unlock_id"] == Unlock.objects.get(progress=closed).pk  # as GET …/unlocks
     assert_books_balance(community)
 
 
@@ -395,6 +405,7 @@ def test_auto_unlock_node_unlocks_without_points_once_its_requirements_are_met(e
     assert auto == [
         {
             "node": {"key": "bonus", "name": bonus.name, "level": 1, "tier": 1},
+            "unlock_id": unlock.pk,
             "reason": "auto",
             "spent": 0,
         }
