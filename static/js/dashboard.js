@@ -473,8 +473,15 @@
     }
   }
 
-  var everConnected = false;
+  var everConnected = false, followTimer = null, lastState = null;
   function onStatus(s, info) {
+    lastState = s;
+    if (s === 'following' && !info.shared) {
+      root.clearTimeout(followTimer);
+      followTimer = root.setTimeout(function () {
+        if (lastState === 'following') onStatus('following', { shared: true });
+      }, 1500);
+    }
     var shown = PH.showConnection($('conn'), s, info);
     if (shown === 'live') {
       state.connected = true;
