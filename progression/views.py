@@ -11,6 +11,7 @@ from communities.errors import NotFound
 from communities.models import Community
 from communities.permissions import Action, can
 from communities.selectors import actor_for_user, get_community
+from progression.selectors import dashboard_snapshot
 
 
 def _readable(request: HttpRequest, slug: str) -> Community:
@@ -27,7 +28,9 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     community = _readable(request, slug)
     can_vote = can(actor_for_user(request.user), Action.VOTE, community)
     return render(
-        request, "progression/dashboard.html", {"community": community, "can_vote": can_vote}
+        request,
+        "progression/dashboard.html",
+        {"community": community, "can_vote": can_vote, "snapshot": dashboard_snapshot(community)},
     )
 
 

@@ -491,11 +491,32 @@
     }
   }
 
+  // The first snapshot comes with the page (progression and tree, as the API gives them);
+  // without it (an old cached page), the API.
+  function fromPage() {
+    var node = doc.getElementById('snapshot');
+    if (!node) return false;
+    try {
+      var snap = JSON.parse(node.textContent);
+      if (snap.progression.progress) setProgress(snap.progression.progress);
+      else frames.schedule('progress', renderProgress);
+      setVote(snap.progression.vote);
+      state.nodes = snap.tree;
+      frames.schedule('tree', renderTree);
+      return true;
+    } catch (e) {
+      root.console.warn('snapshot', e);
+      return false;
+    }
+  }
+
   function start() {
     setupTabs();
-    loadStatus();
+    if (!fromPage()) {
+      loadStatus();
+      loadTree();
+    }
     loadMine();
-    loadTree();
     loadLeaders();
     loadUnlocks();
     loadEvents();
