@@ -243,3 +243,9 @@ def my_ballot(community: Community, voter: str | None) -> dict[str, Any]:
         else None
     )
     return {"session_id": session.pk, "option": ballot.option.position if ballot else None}
+
+
+def dashboard_snapshot(community: Community) -> dict[str, Any]:
+    """What the dashboard draws first, rendered into the page so it shows live data without
+    waiting for its API calls (the same payloads as GET …/progression and …/tree)."""
+    return {"progression": progression_status(community), "tree": tree_with_state(community)}

@@ -19,6 +19,7 @@ from communities.selectors import actor_for_overlay_key, actor_for_user, get_com
 from communities.services import authenticate_overlay_key
 from config.edge import RateLimited, failed_auth, request_client_address
 from progression.overlay_options import parse_overlay_options
+from progression.selectors import dashboard_snapshot
 
 
 def _community_for(actor: Actor, slug: str, action: Action) -> Community:
@@ -36,7 +37,9 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     community = _community_for(actor, slug, Action.READ)
     can_vote = can(actor, Action.VOTE, community)
     return render(
-        request, "progression/dashboard.html", {"community": community, "can_vote": can_vote}
+        request,
+        "progression/dashboard.html",
+        {"community": community, "can_vote": can_vote, "snapshot": dashboard_snapshot(community)},
     )
 
 

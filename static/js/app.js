@@ -63,7 +63,11 @@
   var LABELS = { live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline', connecting: 'Connecting…' };
   function connectionState(state, info) {
     info = info || {};
-    if (state === 'open' || state === 'following') return 'live';
+    if (state === 'open') return 'live';
+    // Another tab of this browser holds the connection and relays its events here; this tab
+    // only hears that tab's *next* status, so the page treats "following" as live after a
+    // short grace (dashboard.js), and as connecting until then.
+    if (state === 'following') return info.shared ? 'live' : 'connecting';
     if (state === 'closed' || state === 'revoked' && info.remaining && !info.remaining.length) return 'offline';
     if (root.navigator && root.navigator.onLine === false) return 'offline';
     if (state === 'reconnecting' || (state === 'connecting' && info.attempt > 0)) {

@@ -473,8 +473,15 @@
     }
   }
 
-  var everConnected = false;
+  var everConnected = false, followTimer = null, lastState = null;
   function onStatus(s, info) {
+    lastState = s;
+    if (s === 'following' && !info.shared) {
+      root.clearTimeout(followTimer);
+      followTimer = root.setTimeout(function () {
+        if (lastState === 'following') onStatus('following', { shared: true });
+      }, 1500);
+    }
     var shown = PH.showConnection($('conn'), s, info);
     if (shown === 'live') {
       state.connected = true;
@@ -484,11 +491,32 @@
     }
   }
 
+  // The first snapshot comes with the page (progression and tree, as the API gives them);
+  // without it (an old cached page), the API.
+  function fromPage() {
+    var node = doc.getElementById('snapshot');
+    if (!node) return false;
+    try {
+      var snap = JSON.parse(node.textContent);
+      if (snap.progression.progress) setProgress(snap.progression.progress);
+      else frames.schedule('progress', renderProgress);
+      setVote(snap.progression.vote);
+      state.nodes = snap.tree;
+      frames.schedule('tree', renderTree);
+      return true;
+    } catch (e) {
+      root.console.warn('snapshot', e);
+      return false;
+    }
+  }
+
   function start() {
     setupTabs();
-    loadStatus();
+    if (!fromPage()) {
+      loadStatus();
+      loadTree();
+    }
     loadMine();
-    loadTree();
     loadLeaders();
     loadUnlocks();
     loadEvents();

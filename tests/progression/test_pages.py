@@ -54,3 +54,20 @@ def test_private_community_pages_are_hidden_from_outsiders_and_shown_to_members(
 @pytest.mark.django_db
 def test_unknown_community_page_is_404(client):
     assert client.get("/c/nobody-here/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_dashboard_carries_its_first_snapshot_so_it_draws_without_waiting_for_the_api(client):
+    import json
+    import re
+
+    from scripts.demo_pages import seed_community
+
+    seed_community("snap")
+    body = client.get("/c/snap/").content.decode()
+    raw = re.search(r'<script id="snapshot" type="application/json">(.*?)</script>', body, re.S)
+    assert raw is not None
+    snapshot = json.loads(raw.group(1))
+    api = client.get("/api/communities/snap/progression").json()
+    assert snapshot["progression"]["progress"] == api["progress"]
+    assert len(snapshot["tree"]) == len(client.get("/api/communities/snap/tree").json()["nodes"])
