@@ -358,6 +358,7 @@ def run_reference(args: argparse.Namespace, clients: int, rate: float) -> dict[s
     subprocess.run(
         [PY, "-m", "scripts.bench.stream", "--server", "uvicorn", "--clients", str(clients),
          "--rate", str(rate), "--seconds", str(args.seconds), "--tries", "1",
+         "--quiet-wait", str(args.quiet_wait),
          "--json-out", str(out)],
         cwd=ROOT, check=True, timeout=args.seconds + 600, stdout=subprocess.DEVNULL,
     )  # fmt: skip
@@ -408,6 +409,7 @@ def main() -> int:
     prepare(args, env)
     background = wait_quiet(args.quiet_pct, args.quiet_wait)
     result = {**run_jobs(args, env), "background_busy_pct_before": background}
+    print(json.dumps({"jobs_run": result}), file=sys.stderr, flush=True)  # before the reference
     if not args.no_reference:
         result["reference"] = run_reference(
             args, args.clients * args.communities, result["events_per_s"] / args.communities
