@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import subprocess
@@ -61,13 +62,18 @@ def cmd_setup(args: argparse.Namespace) -> dict[str, Any]:
     from communities.services import create_api_token, create_community
     from jobs.services import create_job
 
-    community = create_community(
-        slug=args.slug, name=f"Benchmark {args.slug}", visibility=Visibility.PRIVATE
-    )
-    token = create_api_token(community=community, name="bench", scopes=("read",))
     units = int(args.rate * args.seconds)
-    jobs = [str(create_job(community, "selftest", {"units": units}).pk) for _ in range(args.jobs)]
-    return {"slug": community.slug, "token": token.secret, "jobs": jobs, "units": units}
+    streams: list[dict[str, str]] = []
+    jobs: list[str] = []
+    for index in range(args.communities):
+        community = create_community(
+            slug=f"{args.slug}-{index}", name=f"Benchmark {index}", visibility=Visibility.PRIVATE
+        )
+        token = create_api_token(community=community, name="bench", scopes=("read",))
+        streams.append({"slug": community.slug, "token": token.secret})
+        mine = range(index, args.jobs, args.communities)
+        jobs += [str(create_job(community, "selftest", {"units": units}).pk) for _ in mine]
+    return {"streams": streams, "jobs": jobs, "units": units}
 
 
 # --- publish mode: runners advancing jobs ----------------------------------------------------
@@ -132,8 +138,10 @@ def cmd_publish(args: argparse.Namespace) -> dict[str, Any]:
 class Listener(asyncio.Protocol):
     """One SSE client on a raw socket (HTTP/1.0: the body is the stream, no chunking)."""
 
-    def __init__(self, bench: ClientBench) -> None:
+    def __init__(self, bench: ClientBench, stream: dict[str, str], jobs: int) -> None:
         self.bench = bench
+        self.stream = stream
+        self.jobs = jobs
         self.buffer = b""
         self.head_done = False
         self.terminal: set[str] = set()
@@ -144,8 +152,9 @@ class Listener(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
         request = (
-            f"GET {self.bench.path} HTTP/1.0\r\nHost: 127.0.0.1\r\n"
-            f"Accept: text/event-stream\r\nAuthorization: Bearer {self.bench.token}\r\n\r\n"
+            f"GET /api/communities/{self.stream['slug']}/stream?topics=jobs HTTP/1.0\r\n"
+            f"Host: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+            f"Authorization: Bearer {self.stream['token']}\r\n\r\n"
         )
         transport.write(request.encode())  # type: ignore[attr-defined]
 
@@ -189,7 +198,7 @@ class Listener(asyncio.Protocol):
             self.bench.latencies.append(now - float(message[2:]))
         if event in TERMINAL:
             self.terminal.add(job["id"])
-            if len(self.terminal) == self.bench.jobs and not self.done.done():
+            if len(self.terminal) == self.jobs and not self.done.done():
                 self.done.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -200,8 +209,6 @@ class Listener(asyncio.Protocol):
 
 class ClientBench:
     def __init__(self, args: argparse.Namespace) -> None:
-        self.path = args.path
-        self.token = args.token
         self.jobs = args.jobs
         self.connected = 0
         self.drops = 0
@@ -212,12 +219,17 @@ class ClientBench:
 async def run_clients(args: argparse.Namespace) -> None:
     bench = ClientBench(args)
     loop = asyncio.get_running_loop()
+    streams = json.loads(args.streams_json)
+    per_stream = [len(range(i, args.jobs, len(streams))) for i in range(len(streams))]
     listeners = []
     for _ in range(args.clients):
-        _, listener = await loop.create_connection(lambda: Listener(bench), "127.0.0.1", args.port)
-        listeners.append(listener)
+        for stream, jobs in zip(streams, per_stream, strict=True):
+            _, listener = await loop.create_connection(
+                functools.partial(Listener, bench, stream, jobs), "127.0.0.1", args.port
+            )
+            listeners.append(listener)
     deadline = time.monotonic() + 30
-    while bench.connected + len(bench.errors) < args.clients and time.monotonic() < deadline:
+    while bench.connected + len(bench.errors) < len(listeners) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     print(json.dumps({"event": "connected", "connected": bench.connected}), flush=True)
     await loop.run_in_executor(None, sys.stdin.readline)  # the publishers are done
@@ -234,6 +246,7 @@ async def run_clients(args: argparse.Namespace) -> None:
                 "deliveries": len(latencies),
                 "terminal_received": terminal,
                 "terminal_lost": args.clients * args.jobs - terminal,
+                "connections": len(listeners),
                 "versions_backwards": sum(listener.backwards for listener in listeners),
                 "p50_ms": _round(percentile(latencies, 0.5)),
                 "p95_ms": _round(percentile(latencies, 0.95)),
@@ -265,16 +278,16 @@ def run_jobs(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     slug = f"bench-jobs-{time.strftime('%H%M%S')}"
     made = run_json(
         [*me, "setup", "--slug", slug, "--jobs", str(args.jobs), "--rate", str(args.rate),
-         "--seconds", str(args.seconds)], env, 120,
+         "--seconds", str(args.seconds), "--communities", str(args.communities)], env, 300,
     )  # fmt: skip
     port = free_port()
     server = start_server("uvicorn", port, env, LOG_DIR / f"jobs-{slug}-server.log")
     clients: subprocess.Popen[str] | None = None
     try:
         clients = subprocess.Popen(
-            [*me, "clients", "--port", str(port), "--token", made["token"], "--jobs",
-             str(args.jobs), "--clients", str(args.clients), "--max-wait", str(args.max_wait),
-             "--path", f"/api/communities/{slug}/stream?topics=jobs"],
+            [*me, "clients", "--port", str(port), "--streams-json", json.dumps(made["streams"]),
+             "--jobs", str(args.jobs), "--clients", str(args.clients),
+             "--max-wait", str(args.max_wait)],
             cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             preexec_fn=raise_nofile,  # noqa: PLW1509 - the child needs the raised fd limit
         )  # fmt: skip
@@ -303,10 +316,15 @@ def run_jobs(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
             )  # fmt: skip
             for share in shares
         ]
-        published = [
-            json.loads(p.communicate(timeout=args.seconds + 300)[0].strip().splitlines()[-1])
-            for p in publishers
-        ]
+        try:
+            published = [
+                json.loads(p.communicate(timeout=args.seconds + 300)[0].strip().splitlines()[-1])
+                for p in publishers
+            ]
+        finally:
+            for p in publishers:
+                if p.poll() is None:
+                    p.kill()
         assert clients.stdin is not None
         clients.stdin.write("done\n")
         clients.stdin.flush()
@@ -320,6 +338,7 @@ def run_jobs(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     return {
         "jobs": args.jobs,
         "rate_per_job": args.rate,
+        "communities": args.communities,
         "clients": args.clients,
         "connected": connected["connected"],
         "updates": updates,
@@ -332,12 +351,14 @@ def run_jobs(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def run_reference(args: argparse.Namespace, rate: float) -> dict[str, Any]:
+def run_reference(args: argparse.Namespace, clients: int, rate: float) -> dict[str, Any]:
+    """The stream benchmark with as many connections, at the rate one community's stream got."""
     out = LOG_DIR / f"jobs-reference-{os.getpid()}.jsonl"
     out.unlink(missing_ok=True)
     subprocess.run(
-        [PY, "-m", "scripts.bench.stream", "--server", "uvicorn", "--clients", str(args.clients),
+        [PY, "-m", "scripts.bench.stream", "--server", "uvicorn", "--clients", str(clients),
          "--rate", str(rate), "--seconds", str(args.seconds), "--tries", "1",
+         "--quiet-wait", str(args.quiet_wait),
          "--json-out", str(out)],
         cwd=ROOT, check=True, timeout=args.seconds + 600, stdout=subprocess.DEVNULL,
     )  # fmt: skip
@@ -353,7 +374,8 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=50)
     parser.add_argument("--rate", type=float, default=10.0, help="updates per second per job")
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=20, help="listeners per community")
+    parser.add_argument("--communities", type=int, default=1, help="jobs spread over these")
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
     parser.add_argument("--threads", type=int, default=10, help="writer threads in all")
     parser.add_argument("--max-wait", type=float, default=60.0)
@@ -369,9 +391,8 @@ def main() -> int:
     parser.add_argument("--slug", default="")
     parser.add_argument("--jobs-json", default="[]")
     parser.add_argument("--units", type=int, default=0)
-    parser.add_argument("--token", default="")
+    parser.add_argument("--streams-json", default="[]")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--path", default="")
     args = parser.parse_args()
     if args.mode in ("setup", "publish"):
         setup_django()
@@ -388,8 +409,11 @@ def main() -> int:
     prepare(args, env)
     background = wait_quiet(args.quiet_pct, args.quiet_wait)
     result = {**run_jobs(args, env), "background_busy_pct_before": background}
+    print(json.dumps({"jobs_run": result}), file=sys.stderr, flush=True)  # before the reference
     if not args.no_reference:
-        result["reference"] = run_reference(args, result["events_per_s"])
+        result["reference"] = run_reference(
+            args, args.clients * args.communities, result["events_per_s"] / args.communities
+        )
         result["p99_over_reference_ms"] = round(result["p99_ms"] - result["reference"]["p99_ms"], 1)
     result["goals"] = {
         "no_terminal_lost": result["terminal_lost"] == 0,
