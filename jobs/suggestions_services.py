@@ -56,11 +56,15 @@ class Submitted:
 
 def submit_suggestion(community: Community, new: NewSuggestion) -> Submitted:
     """Records a suggestion once per message id. A repeat costs no rate-limit token (a bot
-    retrying a relay is no new suggestion); a new one past the viewer's limit is 429."""
+    retrying a relay is no new suggestion); a new one past the viewer's limit is 429.
+
+    The row is inserted first and the token taken only by the insert that won: copies of one
+    message sent at once wait on the unique index and then find the first, instead of each
+    spending a token (eight copies at once used to exhaust a burst of five). A refused token
+    rolls the insert back."""
     first = _by_message(community, new.message_id)
     if first is not None:
         return Submitted(first, created=False)
-    _take_token(community, new.viewer_key)
     try:
         with transaction.atomic(durable=True):
             suggestion = Suggestion.objects.create(
@@ -72,6 +76,7 @@ def submit_suggestion(community: Community, new: NewSuggestion) -> Submitted:
                 user_id=new.user_id,
                 message_id=new.message_id,
             )
+            _take_token(community, new.viewer_key)
     except IntegrityError:
         first = _by_message(community, new.message_id)  # a concurrent copy committed first
         if first is None:

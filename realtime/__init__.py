@@ -14,3 +14,12 @@ def publish_snapshot(community: Any, topic: str, type: str, read: Any) -> Any:
     from realtime.services import publish_snapshot as _publish_snapshot
 
     return _publish_snapshot(community, topic, type, read)
+
+
+def lock_stream(community_id: int) -> None:
+    """Takes the community's stream lock now, at the start of a transaction that will publish
+    after locking other rows: every writer then locks the stream row first and those rows
+    after, one order, so two writers can never deadlock on them."""
+    from realtime.services import _lock_stream
+
+    _lock_stream(community_id)

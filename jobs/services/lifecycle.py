@@ -22,7 +22,7 @@ from jobs.errors import JobNotFound, JobStateConflict, UnknownKind
 from jobs.kinds import KINDS
 from jobs.models import Job, Status
 from jobs.services.progress import Run
-from jobs.services.writes import written
+from jobs.services.writes import lock_stream_of, written
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ def claim_run(job_id: str, attempt: int, runner: str) -> Run | None:
     the same task again (a Celery retry or a redelivery keeps its id), or a running one whose
     heartbeat went stale. Anything else (an old attempt, a finished job, a live run) is None:
     a duplicate or late message, acknowledged and dropped."""
+    lock_stream_of(job_id)
     now = timezone.now()
     stale = now - timedelta(seconds=settings.JOBS_STALE_SECONDS)
     claimed = (
@@ -119,6 +120,7 @@ def claim_run(job_id: str, attempt: int, runner: str) -> Run | None:
 def request_cancel(job: Job) -> Job:
     """A queued job is cancelled at once; a running one gets the flag and its pipeline stops at
     its next unit of work (`JobCancelled`). Asking twice is harmless; a finished job is 409."""
+    lock_stream_of(str(job.pk))
     now = timezone.now()
     if Job.objects.filter(pk=job.pk, status=Status.QUEUED).update(
         status=Status.CANCELLED,
@@ -144,6 +146,7 @@ def request_cancel(job: Job) -> Job:
 def retry_job(job: Job) -> Job:
     """A failed or cancelled job runs again as the same job, attempt + 1, resuming after its
     last finished stage (its checkpoints are kept) with a fresh budget of automatic re-queues."""
+    lock_stream_of(str(job.pk))
     if not Job.objects.filter(pk=job.pk, status__in=[Status.FAILED, Status.CANCELLED]).update(
         status=Status.QUEUED,
         attempt=F("attempt") + 1,

@@ -33,7 +33,7 @@ from jobs import events
 from jobs.errors import ProgressRefused, Refusal, RunLost
 from jobs.kinds import COMPLETE, KINDS, JobCancelled, JobKind
 from jobs.models import Job, Status
-from jobs.services.writes import announce, written
+from jobs.services.writes import announce, lock_stream_of, written
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ def _stage_index(run: Run, stage: str) -> int:
 def begin_stage(run: Run, stage: str, total: int, message: str = "") -> int:
     """Enters `stage` with `total` units; returns the units already done in it (0, or more when
     a new run resumes the stage a lost run had started: its progress is kept, never reset)."""
+    lock_stream_of(run.job_id)
     index = _stage_index(run, stage)
     if total < 0:
         _refuse(run, Refusal.OUT_OF_RANGE, f"total {total} is negative")
@@ -105,6 +106,7 @@ def advance(run: Run, stage: str, current: int, message: str = "") -> bool:
     """Records `current` units of `stage` done. Publishes `jobs.job.progressed` at most once
     per JOBS_PROGRESS_EVENT_INTERVAL_MS per job (the cache always gets the latest); returns
     whether an event left."""
+    lock_stream_of(run.job_id)
     _stage_index(run, stage)
     if current < 0:
         _refuse(run, Refusal.OUT_OF_RANGE, f"current {current} is negative")
@@ -152,6 +154,7 @@ def beat(run: Run) -> None:
     out the last progress event if coalescing held it back."""
     now = timezone.now()
     with transaction.atomic():
+        lock_stream_of(run.job_id)
         if not _mine(run).update(heartbeat_at=now):
             return
         due = now - timedelta(milliseconds=settings.JOBS_PROGRESS_EVENT_INTERVAL_MS)
@@ -170,6 +173,7 @@ def finish_stage(run: Run, stage: str, data: Any) -> None:
     after a cancel request: finished work is kept."""
     index = _stage_index(run, stage)
     with transaction.atomic():
+        lock_stream_of(run.job_id)
         job = _mine(run).filter(stage_index__lte=index).select_for_update().first()
         if job is None:
             _diagnose(run, stage=stage, cancelled_ok=True)
@@ -200,6 +204,7 @@ def finish_stage(run: Run, stage: str, data: Any) -> None:
 def complete(run: Run, result: dict[str, Any], message: str = "") -> None:
     """The pipeline returned: the job succeeded. Raises JobCancelled instead if a moderator
     asked to stop meanwhile (the runner then keeps `result` as the partial result)."""
+    lock_stream_of(run.job_id)
     last = len(run.kind.stages) - 1
     now = timezone.now()
     updated = _live(run).update(
@@ -223,6 +228,7 @@ def complete(run: Run, result: dict[str, Any], message: str = "") -> None:
 @transaction.atomic
 def fail(run: Run, error: str) -> None:
     """The pipeline raised: failed, keeping the progress it had and naming the stage."""
+    lock_stream_of(run.job_id)
     updated = _mine(run).update(
         status=Status.FAILED,
         error=error[:4000] or "failed",
@@ -254,6 +260,7 @@ def fail_given_up_run(job_id: str, runner: str, error: str) -> bool:
 @transaction.atomic
 def cancel(run: Run, partial: dict[str, Any]) -> None:
     """The pipeline stopped on a cancel request: cancelled, progress and partial result kept."""
+    lock_stream_of(run.job_id)
     if not _mine(run).update(
         status=Status.CANCELLED,
         result=partial,

@@ -8,7 +8,18 @@ from django.db import transaction
 from jobs import events
 from jobs.models import Job
 from jobs.progress_cache import progress_cache
-from realtime import publish
+from realtime import lock_stream, publish
+
+
+def lock_stream_of(job_id: str) -> None:
+    """Every transaction that writes a job row and may publish takes the community's stream
+    lock first. A pipeline stage publishes (board cards) and then records its checkpoint on the
+    job row; a heartbeat, a cancel or the reaper wrote the job row and then published: two
+    writers taking the two locks in opposite orders deadlocked. Stream first, job after, always.
+    """
+    community_id = Job.objects.filter(pk=job_id).values_list("community_id", flat=True).first()
+    if community_id is not None:
+        lock_stream(community_id)
 
 
 def written(job_id: str, event_type: str | None) -> Job:
