@@ -218,6 +218,8 @@ METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # --- Suggestions and proposals (docs/jobs.md, "Suggestions → proposals") -------------------
 # Per viewer and community (a bucket of this many, refilled over the period): past it, 429.
 SUGGESTION_RATE = env_rate("SUGGESTION_RATE", "5/m")
+# Sign-in attempts per client address in 5 minutes (pages/ratelimit.py).
+SIGN_IN_ATTEMPTS = env_int("SIGN_IN_ATTEMPTS", 10, minimum=1)
 # generate_proposals: the most pending suggestions one run takes (oldest first); a group needs
 # this many distinct viewers to become a proposal; a suggestion nobody echoes is dismissed
 # after this many runs; a group joins a node or an open proposal whose name matches this well

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -13,7 +14,6 @@ from config.edge import client_address
 
 logger = logging.getLogger(__name__)
 
-ATTEMPTS = 10
 WINDOW_SECONDS = 300
 
 
@@ -28,7 +28,7 @@ def throttled_login(request: HttpRequest) -> HttpResponse | None:
     except ValueError:  # expired between add and incr
         cache.set(key, 1, WINDOW_SECONDS)
         attempts = 1
-    if attempts <= ATTEMPTS:
+    if attempts <= settings.SIGN_IN_ATTEMPTS:
         return None
     logger.warning("sign-in throttled for %s after %s attempts", key, attempts)
     response = render(request, "accounts/throttled.html", status=429)

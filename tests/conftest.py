@@ -48,13 +48,16 @@ def _no_background_relay(settings):
 def _fresh_cache():
     """Rate-limit buckets, lockouts and cached values never leak from one test into the next."""
     from config.edge import failed_auth
+    from progression import cache as progression_cache
     from progression import ratelimit
 
     cache.clear()
+    progression_cache.clear_local()  # ids are reused between tests: a stale entry would match
     failed_auth.reset()
     ratelimit.reset_local()
     yield
     cache.clear()
+    progression_cache.clear_local()
     failed_auth.reset()
     ratelimit.reset_local()
 
