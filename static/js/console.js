@@ -339,12 +339,36 @@
         break;
       default:
         if (e.topic === 'admin' && root.PHConsole.onAdmin) root.PHConsole.onAdmin(e);
+        if (e.topic && e.topic !== 'progression' && e.topic !== 'admin') {
+          dispatch(e);
+          return;
+        }
         refreshAll();
     }
   }
 
+  /* Console sections for other topics (static/js/console_<section>.js) register here:
+   *   PHConsole.subscribe(topic, {onEvent(envelope), onReset()})
+   * onEvent gets every event of that topic; onReset runs when the stream (re)opens or resets
+   * (re-read your state from the API then). One stream connection serves the whole console. */
+  var sections = {};
+  function subscribe(topic, handlers) {
+    (sections[topic] = sections[topic] || []).push(handlers);
+  }
+  function dispatch(e) {
+    (sections[e.topic] || []).forEach(function (h) { if (h.onEvent) h.onEvent(e); });
+  }
+  function resetSections() {
+    Object.keys(sections).forEach(function (t) {
+      sections[t].forEach(function (h) { if (h.onReset) h.onReset(); });
+    });
+  }
+
   // Shared with static/js/console_credentials.js (tokens and overlay keys, owners only).
-  root.PHConsole = { base: base, canManage: canManage, confirmDialog: confirmDialog, errorText: errorText, say: say, onAdmin: null };
+  root.PHConsole = {
+    base: base, slug: slug, canManage: canManage, confirmDialog: confirmDialog, errorText: errorText,
+    say: say, onAdmin: null, subscribe: subscribe, repaint: repaint,
+  };
 
   document.querySelectorAll('[data-vote]').forEach(function (b) {
     b.addEventListener('click', function () { voteAction(b.dataset.vote, b); });
@@ -364,14 +388,18 @@
   loadTree();
   loadSettings();
   setInterval(tick, 1000);
-  root.ProgressionStream.connect({
-    community: slug,
-    topics: ['progression', 'admin'],
-    onEvent: onEvent,
-    onReset: refreshAll,
-    onStatus: function (state, info) {
-      PH.showConnection($('conn'), state, info);
-      if (state === 'open') refreshAll();
-    },
-  });
+  // Section scripts load after this one (console.html) and subscribe synchronously, so the
+  // connection starts on the next task, when every section is registered.
+  setTimeout(function () {
+    root.ProgressionStream.connect({
+      community: slug,
+      topics: ['progression', 'admin'].concat(Object.keys(sections)),
+      onEvent: onEvent,
+      onReset: function () { refreshAll(); resetSections(); },
+      onStatus: function (state, info) {
+        PH.showConnection($('conn'), state, info);
+        if (state === 'open') { refreshAll(); resetSections(); }
+      },
+    });
+  }, 0);
 })(window);

@@ -34,9 +34,16 @@
   var TYPES = [
     'progression.progress.updated', 'progression.target.set', 'progression.node.unlocked',
     'progression.node.relocked', 'progression.cycle.completed', 'progression.tree.completed',
+    'progression.target.waiting',
     'progression.vote.started', 'progression.vote.cast', 'progression.vote.resolved',
     'progression.vote.frozen', 'progression.vote.unfrozen', 'progression.vote.cancelled',
-    'progression.vote.updated', 'progression.season.reset',
+    'progression.vote.updated', 'progression.season.reset', 'progression.tree.changed',
+    'events.progress.updated', 'events.target.completed', 'events.target.reopened',
+    'events.event.completed', 'events.event.reopened', 'events.delivery.updated',
+    'jobs.job.created', 'jobs.job.progressed', 'jobs.job.succeeded', 'jobs.job.failed',
+    'jobs.job.cancelled',
+    'board.card.created', 'board.card.moved', 'board.card.updated', 'board.card.built',
+    'board.card.removed',
   ];
   var CLOSES_PROGRESS = ['progression.node.unlocked', 'progression.cycle.completed'];
   var ENDS_VOTE = ['progression.vote.resolved', 'progression.vote.cancelled'];
