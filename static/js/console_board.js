@@ -1,0 +1,1 @@
+/* Console section: board. Registers with PHConsole.subscribe (static/js/console.js). */

@@ -1,0 +1,1 @@
+/* Console section: events. Registers with PHConsole.subscribe (static/js/console.js). */

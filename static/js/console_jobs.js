@@ -1,0 +1,1 @@
+/* Console section: jobs. Registers with PHConsole.subscribe (static/js/console.js). */
