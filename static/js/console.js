@@ -388,9 +388,11 @@
   loadTree();
   loadSettings();
   setInterval(tick, 1000);
-  // Section scripts load after this one (console.html) and subscribe synchronously, so the
-  // connection starts on the next task, when every section is registered.
-  setTimeout(function () {
+  // Section scripts load after this one (console.html) and subscribe synchronously; the
+  // connection starts once the document is parsed, when every section is registered. (Not on
+  // the next task: while the parser waits for a section's script to download, a timer already
+  // runs, and the stream would open without that section's topics.)
+  function connect() {
     root.ProgressionStream.connect({
       community: slug,
       topics: ['progression', 'admin'].concat(Object.keys(sections)),
@@ -401,5 +403,7 @@
         if (state === 'open') { refreshAll(); resetSections(); }
       },
     });
-  }, 0);
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', connect);
+  else setTimeout(connect, 0);
 })(window);
