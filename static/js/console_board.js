@@ -1,18 +1,16 @@
 /* Console section: the proposals board (docs/pages.md, docs/jobs.md "The proposals board").
  *
- * State is the server's: `GET …/proposals` on (re)open and reset, then the `board` topic's
- * events in commit order. Each column is a list of card ids (positions are dense, so a list
- * index is the position): a move takes the card out of wherever it is and puts it at `to`, a
- * removal closes the gap. Every card carries a `version`; an event whose card is not newer than
- * the one shown is skipped, so a stale event never overwrites a newer state (and our own move,
- * already applied from the API's answer, is not applied twice).
+ * State is the server's (static/js/board_state.js): `GET …/proposals` on (re)open and reset,
+ * then the `board` topic's events in commit order, each applied only if its card is newer than
+ * the one shown (a stale event never overwrites a newer state).
  *
  * Moves: native HTML5 drag and drop, or per card a "Move to" select and Up/Down buttons (the
  * keyboard way). Both POST …/proposals/<id>/move with the card's version; a 409 re-reads the
  * board and says why. The card moves on screen when its event arrives, not from the API's
  * answer: an event about another card committed just before ours may still be on its way, and
- * only the stream's commit order puts both where the server has them. Edits: a dialog, PATCH with the version. Build: POST …/jobs
- * {kind: build_tree}; its state comes from the `jobs` topic, the cards move to `built` live. */
+ * only the stream's commit order puts both where the server has them.
+ * Edits: a dialog, PATCH with the version. Build: POST …/jobs {kind: build_tree}; its state
+ * comes from the `jobs` topic, and the cards move to `built` live (board.card.built). */
 (function (root) {
   'use strict';
 
@@ -20,98 +18,33 @@
   var C = root.PHConsole;
   var el = PH.el;
   var $ = function (id) { return document.getElementById(id); };
-  var COLUMNS = ['new', 'shortlisted', 'accepted', 'rejected', 'built'];
+  var COLUMNS = root.BoardState.COLUMNS;
   var MOVABLE = COLUMNS.slice(0, 4);
   var LABEL = { new: 'New', shortlisted: 'Shortlisted', accepted: 'Accepted', rejected: 'Rejected', built: 'Built' };
 
-  var cards = {};           // id -> card (as the API answers it)
-  var order = {};           // column -> [card ids] in position order
-  var loaded = false;
-  var loading = null;       // the board read in flight; events meanwhile are held and replayed
-  var held = [];
+  var board = root.BoardState.create();  // static/js/board_state.js: snapshot + events
+  var order = board.order;
   var openQuotes = {};      // card id -> its sample quotes are expanded
   var dragged = null;       // id of the card being dragged
   var build = null;         // the latest build_tree job seen
-  COLUMNS.forEach(function (c) { order[c] = []; });
+  var reading = null;       // the board read in flight
 
   function say(message) { C.say(message); }
   function showError(message) { $('board-error').textContent = message || ''; }
 
-  // --- state --------------------------------------------------------------------------------------
-  function take(id) {
-    COLUMNS.forEach(function (c) {
-      var i = order[c].indexOf(id);
-      if (i >= 0) order[c].splice(i, 1);
-    });
-  }
-
-  function put(card, column, position) {
-    var list = order[column];
-    if (!list) return;
-    take(card.id);
-    list.splice(Math.max(0, Math.min(position == null ? list.length : position, list.length)), 0, card.id);
-    cards[card.id] = card;
-  }
-
-  function newer(card) {
-    var known = cards[card.id];
-    return !known || card.version > known.version;
-  }
-
-  function setBoard(board) {
-    cards = {};
-    COLUMNS.forEach(function (c) {
-      order[c] = [];
-      (board[c] || []).forEach(function (card) { cards[card.id] = card; order[c].push(card.id); });
-    });
-    loaded = true;
-  }
-
-  /* One board event applied to the state; false when it was stale (nothing changed). */
-  function apply(e) {
-    var d = e.data || {};
-    var card = d.card || {};
-    switch (e.type) {
-      case 'board.card.created':
-        if (!newer(card)) return false;
-        put(card, card.column, card.position);
-        return true;
-      case 'board.card.moved':
-      case 'board.card.built':
-        if (!newer(card)) return false;
-        put(card, (d.to && d.to.column) || card.column, d.to ? d.to.position : card.position);
-        return true;
-      case 'board.card.updated':
-        if (!newer(card)) return false;
-        if (cards[card.id]) cards[card.id] = card;
-        else put(card, card.column, card.position);
-        return true;
-      case 'board.card.removed':
-        if (!cards[card.id]) return false;
-        take(card.id);
-        delete cards[card.id];
-        return true;
-      default:
-        return false;
-    }
-  }
-
   function load() {
-    if (loading) return loading;
-    held = [];
-    loading = PH.api(C.base + '/proposals').then(function (board) {
-      setBoard(board);
-      var replay = held;
-      held = [];
-      loading = null;
-      replay.forEach(apply);
+    if (reading) return reading;
+    board.begin();
+    reading = PH.api(C.base + '/proposals').then(function (snapshot) {
+      reading = null;
+      board.finish(snapshot);
       draw();
     }, function (err) {
-      loading = null;
-      held = [];
+      reading = null;
+      board.abort();
       showError('The board could not be read: ' + C.errorText(err));
     });
-    return loading;
+    return reading;
   }
 
   // --- drawing --------------------------------------------------------------------------------------
@@ -200,20 +133,20 @@
   }
 
   function drawNow() {
-    if (!loaded) return;
+    if (!board.loaded) return;
     if (!lists.new) skeleton();
     var focus = focusedControl();
     COLUMNS.forEach(function (c) {
       var list = lists[c];
       order[c].forEach(function (id, i) {
-        var li = cardNode(cards[id]);
+        var li = cardNode(board.cards[id]);
         if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
       });
       while (list.children.length > order[c].length) list.removeChild(list.lastChild);
       document.querySelector('[data-count="' + c + '"]').textContent = String(order[c].length);
       document.querySelector('[data-empty="' + c + '"]').hidden = order[c].length > 0;
     });
-    Object.keys(nodes).forEach(function (id) { if (!cards[id]) delete nodes[id]; });
+    Object.keys(nodes).forEach(function (id) { if (!board.cards[id]) delete nodes[id]; });
     restoreFocus(focus);
     updateBuildButton();
   }
@@ -240,13 +173,10 @@
   function draw() { C.repaint.schedule('board', drawNow); }
 
   // --- moving ---------------------------------------------------------------------------------------
-  function columnOf(id) {
-    for (var i = 0; i < COLUMNS.length; i++) if (order[COLUMNS[i]].indexOf(id) >= 0) return COLUMNS[i];
-    return null;
-  }
+  var columnOf = board.columnOf;
 
   function move(id, column, position) {
-    var card = cards[id];
+    var card = board.cards[id];
     if (!card) return;
     showError('');
     PH.api(C.base + '/proposals/' + id + '/move', {
@@ -254,7 +184,7 @@
     }).then(function (now) {
       // Announced when its event arrives (as any move is). Its event normally arrives first; if the stream is down, read the board instead.
       root.setTimeout(function () {
-        if (!loading && cards[id] && cards[id].version < now.version) load();
+        if (!reading && board.cards[id] && board.cards[id].version < now.version) load();
       }, 3000);
     }).catch(function (err) {
       var why = err.code === 'stale_version'
@@ -348,7 +278,7 @@
   }
 
   function openEdit(id) {
-    editing = cards[id];
+    editing = board.cards[id];
     if (!editing) return;
     fill(editing);
     $('card-edit-error').textContent = '';
@@ -380,13 +310,7 @@
     body.version = card.version;
     $('card-edit-save').disabled = true;
     PH.api(C.base + '/proposals/' + card.id, { method: 'PATCH', body: body }).then(function (now) {
-      // Shown at once when nothing else changed the card meanwhile (an edit moves nothing);
-      // otherwise its event brings it in order.
-      var known = cards[now.id];
-      if (known && now.version === known.version + 1 && now.column === known.column) {
-        cards[now.id] = now;
-        draw();
-      }
+      if (board.edited(now)) draw();
       $('card-edit').close();
       say('Saved ' + now.title + '.');
     }).catch(function (err) {
@@ -453,9 +377,7 @@
 
   // --- wiring ---------------------------------------------------------------------------------------
   function onBoardEvent(e) {
-    if (loading) { held.push(e); return; }
-    if (!loaded) return;
-    if (!apply(e)) return;
+    if (!board.receive(e)) return;  // held while the board is read, or stale
     var card = (e.data && e.data.card) || {};
     if (e.type === 'board.card.built') say('Built ' + card.title + ' as node ' + card.built_node + '.');
     else if (e.type === 'board.card.moved') say(card.title + ' moved to ' + LABEL[card.column] + ', place ' + (card.position + 1) + '.');
