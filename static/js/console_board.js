@@ -135,6 +135,7 @@
   function drawNow() {
     if (!board.loaded) return;
     if (!lists.new) skeleton();
+    if (marker.parentNode) marker.parentNode.removeChild(marker);  // a drag's next dragover puts it back
     var focus = focusedControl();
     COLUMNS.forEach(function (c) {
       var list = lists[c];
