@@ -389,8 +389,10 @@
   loadSettings();
   setInterval(tick, 1000);
   // Section scripts load after this one (console.html) and subscribe synchronously, so the
-  // connection starts on the next task, when every section is registered.
-  setTimeout(function () {
+  // connection starts once the document is parsed: every section's script has run then. (Not
+  // on the next task: the parser yields between scripts while the next one downloads, and a
+  // timer could open the stream before a section has subscribed, without its topic.)
+  function start() {
     root.ProgressionStream.connect({
       community: slug,
       topics: ['progression', 'admin'].concat(Object.keys(sections)),
@@ -401,5 +403,7 @@
         if (state === 'open') { refreshAll(); resetSections(); }
       },
     });
-  }, 0);
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else setTimeout(start, 0);
 })(window);
