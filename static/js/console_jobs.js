@@ -63,6 +63,7 @@
   var jobs = {}; // id -> the newest job seen
   var rows = {}; // id -> {li, parts}
   var loaded = false;
+  var count = 0; // the API's total, plus the jobs created since it was read
 
   function kindLabel(kind) { return KINDS[kind] ? KINDS[kind].label : kind; }
   function shortId(id) { return String(id).slice(0, 8); }
@@ -74,6 +75,7 @@
     if (!job || !job.id) return false;
     var held = jobs[job.id];
     if (held && held.version >= job.version) return false;
+    if (!held && loaded) count += 1;
     jobs[job.id] = job;
     if (announce && held && ACTIVE[held.status] && !ACTIVE[job.status]) announceEnd(job);
     return true;
@@ -91,12 +93,12 @@
       $('jobs-error').textContent = '';
       var fresh = {};
       (page.items || []).forEach(function (job) { fresh[job.id] = true; take(job, loaded); });
+      count = page.count;
       // A job the list no longer names (pruned, or past the page) goes unless it is active.
       Object.keys(jobs).forEach(function (id) {
         if (!fresh[id] && !ACTIVE[jobs[id].status]) delete jobs[id];
       });
       loaded = true;
-      $('jobs-count').textContent = page.count + ' job' + (page.count === 1 ? '' : 's');
       schedule();
     }).catch(function (e) { $('jobs-error').textContent = C.errorText(e); });
   }
@@ -236,6 +238,7 @@
       if (!keep[id]) { if (rows[id].li.parentNode) rows[id].li.parentNode.removeChild(rows[id].li); delete rows[id]; }
     });
     $('jobs-empty').hidden = !loaded || shown.length > 0;
+    $('jobs-count').textContent = loaded ? count + ' job' + (count === 1 ? '' : 's') : '';
     list.setAttribute('aria-busy', loaded ? 'false' : 'true');
   }
 

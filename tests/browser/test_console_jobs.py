@@ -101,6 +101,7 @@ def test_a_job_started_in_one_tab_shows_its_progress_in_other_tabs_and_after_a_r
         expect(row.get_by_test_id("job-bar")).to_have_attribute("aria-valuenow", PARTWAY)
     expect(rows[2]).to_contain_text(f"started by user {first.pk}")
     expect(rows[0]).to_contain_text("started by you")
+    expect(jobs_other.locator("#jobs-count")).to_have_text("1 job")
 
     # A reload shows the job where it is at once, never behind what the tab showed before.
     before = percent(rows[1])
