@@ -388,9 +388,11 @@
   loadTree();
   loadSettings();
   setInterval(tick, 1000);
-  // Section scripts load after this one (console.html) and subscribe synchronously, so the
-  // connection starts on the next task, when every section is registered.
-  setTimeout(function () {
+  // Section scripts load after this one (console.html) and subscribe synchronously: connect
+  // once every parser-blocking script has run (DOMContentLoaded). A timer would not do: the
+  // parser yields to it while it waits for the next script's download, and the stream would
+  // then open without the later sections' topics.
+  function connect() {
     root.ProgressionStream.connect({
       community: slug,
       topics: ['progression', 'admin'].concat(Object.keys(sections)),
@@ -401,5 +403,7 @@
         if (state === 'open') { refreshAll(); resetSections(); }
       },
     });
-  }, 0);
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', connect);
+  else connect();
 })(window);
