@@ -45,11 +45,8 @@ class RecordPage:
 
 def list_items(community: Community) -> list[dict[str, Any]]:
     """The community's items by name."""
-    return list(
-        Item.objects.filter(community=community)
-        .order_by("name", "id")
-        .values("id", "name", "unit", "yield_per_batch")
-    )
+    rows = Item.objects.filter(community=community).order_by("name", "id")
+    return [dict(row) for row in rows.values("id", "name", "unit", "yield_per_batch")]
 
 
 def list_bundles(community: Community) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@
   }
   function pct(p) { return Math.max(0, Math.min(100, Number(p) || 0)); }
   function plural(n, word, many) { return PH.fmt(n) + ' ' + (n === 1 ? word : many || word + 's'); }
-  function when(iso) { return iso ? new Date(iso).toLocaleString() : ''; }
+  function when(iso) { return iso ? new Date(iso).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' }) : ''; }
 
   // --- forms: labelled fields, errors by field ------------------------------------------------
   /* form({fields: [{name, label, type, required, min, value, help, options: 'items'|'bundles'|[[v, t]]}],
@@ -466,7 +466,7 @@
     rows.textContent = '';
     p.production.forEach(function (t) {
       rows.appendChild(targetRow(id, 'production', t.item_id, t.item, t.produced_batches + ' / ' + plural(t.target_batches, 'batch', 'batches')
-        + ' (' + PH.fmt(t.produced_yield) + ' ' + (t.unit || 'units') + ')', t));
+        + ' (yield ' + PH.fmt(t.produced_yield) + (t.unit ? ' ' + t.unit : '') + ')', t));
     });
     p.assembly.forEach(function (t) {
       rows.appendChild(targetRow(id, 'assembly', t.bundle_id, t.bundle, t.assembled + ' / ' + t.target_quantity + ' assembled', t));

@@ -100,7 +100,9 @@ def test_the_run_list_costs_the_same_queries_for_one_run_or_many(
 def test_deliveries_are_listed_newest_first_with_their_bundle(
     api, community, event, gift_box, admin_token
 ):
-    first = deliveries.create_delivery(community, event.pk, recipient="Shelter", bundle_ref="gift box")
+    first = deliveries.create_delivery(
+        community, event.pk, recipient="Shelter", bundle_ref="gift box"
+    )
     deliveries.create_delivery(community, event.pk, recipient="School", bundle_ref=gift_box.pk)
     deliveries.advance_delivery(community, event.pk, first.pk, status="ready")
 
