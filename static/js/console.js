@@ -388,10 +388,10 @@
   loadTree();
   loadSettings();
   setInterval(tick, 1000);
-  // Section scripts load after this one (console.html) and subscribe synchronously: connect
-  // once every parser-blocking script has run (DOMContentLoaded). A timer would not do: the
-  // parser yields to it while it waits for the next script's download, and the stream would
-  // then open without the later sections' topics.
+  // Section scripts load after this one (console.html) and subscribe synchronously; the
+  // connection starts once the document is parsed, when every section is registered. (Not on
+  // the next task: while the parser waits for a section's script to download, a timer already
+  // runs, and the stream would open without that section's topics.)
   function connect() {
     root.ProgressionStream.connect({
       community: slug,
@@ -405,5 +405,5 @@
     });
   }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', connect);
-  else connect();
+  else setTimeout(connect, 0);
 })(window);
