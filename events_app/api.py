@@ -135,5 +135,6 @@ def get_event_csv(request: HttpRequest, slug: str, event_id: int) -> HttpRespons
     return response
 
 
-# The writes register their operations on this router (see api_manage's note).
-from events_app import api_manage  # noqa: E402, F401
+# The writes and the moderators' lists register their operations on this router (see
+# api_manage's note).
+from events_app import api_manage, api_records  # noqa: E402, F401

@@ -214,3 +214,51 @@ class DeliveryOut(Schema):
 
 class DeletedOut(Schema):
     deleted: bool
+
+
+# --- lists (`events_app.api_records`) ----------------------------------------------------------
+
+
+class ItemListOut(Schema):
+    items: list[ItemOut]
+
+
+class BundleListOut(Schema):
+    bundles: list[BundleOut]
+
+
+class RunRowOut(Schema):
+    """A run as the event's run list shows it: `name` is its item's or bundle's."""
+
+    id: int
+    event_id: int
+    kind: Literal["production", "assembly"]
+    name: str
+    item_id: int | None = None
+    bundle_id: int | None = None
+    batches: int | None = None
+    actual_yield: int | None = None
+    quantity: int | None = None
+    consumed: dict[str, int] | None = Field(default=None, description="item name → quantity")
+    recorded_by: str
+    recorded_at: datetime
+    client_run_id: str
+    voided_at: datetime | None
+    void_reason: str
+
+
+class RunListOut(Schema):
+    runs: list[RunRowOut] = Field(description="newest first, voided runs included")
+    more: bool = Field(description="older runs were left out: ask with a larger `limit`")
+    limit: int
+
+
+class DeliveryRowOut(DeliveryOut):
+    bundle: str
+    created_at: datetime
+
+
+class DeliveryListOut(Schema):
+    deliveries: list[DeliveryRowOut] = Field(description="newest first")
+    more: bool = Field(description="older deliveries were left out: ask with a larger `limit`")
+    limit: int
