@@ -388,6 +388,22 @@
   loadTree();
   loadSettings();
   setInterval(tick, 1000);
+  // A second tab follows the first tab's stream (stream.js); the leader says nothing while it
+  // stays open, so a follower that heard no news for a moment shows the shared stream as live
+  // (as the dashboard does).
+  var lastState = null, followTimer = null;
+  function onStatus(state, info) {
+    lastState = state;
+    if (state === 'following' && !info.shared) {
+      clearTimeout(followTimer);
+      followTimer = setTimeout(function () {
+        if (lastState === 'following') onStatus('following', { shared: true });
+      }, 1500);
+    }
+    PH.showConnection($('conn'), state, info);
+    if (state === 'open') { refreshAll(); resetSections(); }
+  }
+
   // Section scripts load after this one (console.html) and subscribe synchronously; the
   // connection starts once the document is parsed, when every section is registered. (Not on
   // the next task: while the parser waits for a section's script to download, a timer already
@@ -398,10 +414,7 @@
       topics: ['progression', 'admin'].concat(Object.keys(sections)),
       onEvent: onEvent,
       onReset: function () { refreshAll(); resetSections(); },
-      onStatus: function (state, info) {
-        PH.showConnection($('conn'), state, info);
-        if (state === 'open') { refreshAll(); resetSections(); }
-      },
+      onStatus: onStatus,
     });
   }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', connect);

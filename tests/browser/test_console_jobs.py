@@ -86,6 +86,8 @@ def test_a_job_started_in_one_tab_shows_its_progress_in_other_tabs_and_after_a_r
     jobs_a = signed_in_console(tab_a, first.username, community.slug)
     tab_b = tab_a.context.new_page()  # same browser, same session: follows tab A's stream
     jobs_b = open_jobs(tab_b, community.slug)
+    # the second tab follows the first one's stream and says so (never stuck at "connecting")
+    expect(tab_b.locator("#conn")).to_have_attribute("data-state", "live", timeout=20_000)
     other = new_page()  # another moderator's browser, its own stream
     jobs_other = signed_in_console(other, second.username, community.slug)
     for section in (jobs_a, jobs_b, jobs_other):
