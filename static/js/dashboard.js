@@ -49,19 +49,26 @@
   }
 
   // Time to unlock from the recent rate: points gained over (up to) the last two minutes of
-  // progress updates for this target, measured in this browser. No server figure exists.
+  // progress updates for this target, measured in this browser. No server figure exists, so a
+  // page opened a moment ago (or a quiet chat) has no pace yet: it says so instead of guessing.
+  // Returns [text, hint].
   function eta(p) {
-    if (!p || !p.target || p.cost == null) return '';
-    if (p.state === 'full' || p.accumulated >= p.cost) return 'Unlocking now';
+    if (!p || !p.target || p.cost == null) return ['', ''];
+    if (p.state === 'full' || p.accumulated >= p.cost) return ['Unlocking now', ''];
+    var none = 'Time to unlock: —';
     var s = state.samples.filter(function (x) { return x.pid === p.progress_id; });
-    if (s.length < 2) return 'Time to unlock: estimating…';
-    var first = s[0], last = s[s.length - 1];
-    var span = root.performance.now() - first.t;
-    var gained = last.acc - first.acc;
-    if (span < ETA_MIN_SPAN_MS) return 'Time to unlock: estimating…';
-    if (gained <= 0) return 'No new points lately';
+    var span = s.length ? root.performance.now() - s[0].t : 0;
+    if (s.length < 2 || span < ETA_MIN_SPAN_MS) return [none, 'estimated once chat has been adding points for a little while'];
+    var gained = s[s.length - 1].acc - s[0].acc;
+    if (gained <= 0) return [none, 'no new points in the last ' + PH.duration(Math.min(span, ETA_WINDOW_MS) / 1000)];
     var rate = gained / (span / 1000);
-    return '≈ ' + PH.duration((p.cost - p.accumulated) / rate) + ' to unlock at the current pace';
+    return ['≈ ' + PH.duration((p.cost - p.accumulated) / rate) + ' to unlock', 'at the pace of the last ' + PH.duration(span / 1000)];
+  }
+
+  function renderEta() {
+    var e = eta(state.progress);
+    $('eta').textContent = e[0];
+    $('eta-hint').textContent = e[1];
   }
 
   function renderProgress() {
@@ -84,7 +91,7 @@
     bar.classList.toggle('full', p.state === 'full');
     $('numbers').textContent = p.cost == null ? PH.fmt(p.accumulated) + ' points banked'
       : PH.fmt(p.accumulated) + ' / ' + PH.fmt(p.cost) + ' points · ' + Math.floor(pct) + '%';
-    $('eta').textContent = eta(p);
+    renderEta();
     $('target-explain').textContent = EXPLAIN[p.state] || '';
     $('up-next').textContent = p.up_next ? 'Up next: ' + PH.nodeName(p.up_next) : '';
     var labels = { filling: ['Filling', 'badge-accent'], full: ['Unlocking', 'badge-ok'],
@@ -192,10 +199,26 @@
     }));
     var lines = [];
     if (frozen) lines.push('A moderator paused the vote: the countdown stops until they resume it.');
-    lines.push(PH.fmt(total) + ' vote' + (total === 1 ? '' : 's') + '. Type !vote <number> in chat'
+    lines.push(PH.fmt(total) + ' vote' + (total === 1 ? '' : 's') + '. In chat, type ' + commands(v.options)
       + (canVote ? ', or vote here.' : '.'));
+    if (withdrawn(v.options)) {
+      lines.push('An option was withdrawn (it was unlocked or can no longer be chosen); the others keep their numbers, so a vote typed a moment ago still counts for what it named.');
+    }
     if (voted) lines.push('You voted in this vote (one vote per viewer).');
     meta.textContent = lines.join(' ');
+  }
+
+  // The numbers chat types are the options' positions (what `!vote N` and POST …/votes mean).
+  // They are 1..n when a vote opens; a position is never reused or shifted while the vote runs
+  // (progression/services/voting.py: remove_impossible_options), so after a moderator's change
+  // they may skip one: show exactly those, never a renumbering chat would not understand.
+  function commands(options) {
+    var c = options.map(function (o) { return '!vote ' + o.position; });
+    return c.length > 1 ? c.slice(0, -1).join(', ') + ' or ' + c[c.length - 1] : c.join('');
+  }
+
+  function withdrawn(options) {
+    return options.some(function (o, i) { return o.position !== i + 1; });
   }
 
   function setVote(v) {
@@ -332,10 +355,17 @@
       return;
     }
     root.PHTree.render(container, nodes, openNode);
+    scrollHint();
     var count = function (s) { return nodes.filter(function (n) { return n.state === s; }).length; };
     $('tree-summary').textContent = nodes.length + ' nodes · ' + (count('unlocked') + count('maxed'))
       + ' unlocked · ' + count('available') + ' available';
     markReady('tree');
+  }
+
+  // A graph wider than its card scrolls: say so, rather than let it look cut off at the edge.
+  function scrollHint() {
+    var tree = $('tree');
+    $('tree-scroll-hint').hidden = tree.scrollWidth <= tree.clientWidth + 1;
   }
 
   function openNode(n) {
@@ -371,24 +401,6 @@
     }).catch(function (e) { root.console.warn('tree', e); });
   }
 
-  // --- events panel (issue 8's events API; hidden while the endpoint does not exist) --------
-  function loadEvents() {
-    return get('/events').then(function (r) {
-      var items = (r && (r.events || r.items)) || [];
-      var panel = $('events-panel');
-      panel.hidden = items.length === 0;
-      var list = $('events-list');
-      list.replaceChildren.apply(list, items.slice(0, 5).map(function (e) {
-        var pct = e.percent != null ? e.percent : e.progress && e.progress.percent;
-        return el('li', {}, [
-          el('div', { class: 'row' }, [el('strong', { text: e.name || e.title || e.slug || 'Event' }),
-            el('span', { class: 'spacer' }), e.status ? el('span', { class: 'badge', text: e.status }) : null]),
-          pct != null ? el('div', { class: 'bar bar-sm' }, [el('div', { class: 'fill', style: 'width:' + Math.min(100, pct) + '%' })]) : null,
-        ]);
-      }));
-    }).catch(function () { $('events-panel').hidden = true; });
-  }
-
   // --- snapshots and stream -------------------------------------------------------------------
   function loadStatus() {
     return get('/progression').then(function (s) {
@@ -417,6 +429,10 @@
   function onEvent(e) {
     var d = e.data || {};
     if (api.onEventHook) api.onEventHook(e); // the benchmark counts what arrives
+    if (e.topic === 'events' || e.type.indexOf('events.') === 0) {
+      root.PHEventsPanel.onEvent(e);
+      return;
+    }
     switch (e.type) {
       case 'progression.progress.updated':
         setProgress(d);
@@ -485,7 +501,7 @@
     var shown = PH.showConnection($('conn'), s, info);
     if (shown === 'live') {
       state.connected = true;
-      if (everConnected && s === 'open') refetch(ALL);
+      if (everConnected && s === 'open') { refetch(ALL); root.PHEventsPanel.reload(); }
       everConnected = true;
       markReady('stream');
     }
@@ -519,15 +535,17 @@
     loadMine();
     loadLeaders();
     loadUnlocks();
-    loadEvents();
+    root.PHEventsPanel.start({ base: base, frames: frames });
+    root.PHSuggest.start({ base: base });
     root.ProgressionStream.connect({
-      community: slug, topics: ['progression'], onEvent: onEvent,
-      onReset: function () { refetch(ALL); }, onStatus: onStatus,
+      community: slug, topics: ['progression', 'events'], onEvent: onEvent,
+      onReset: function () { refetch(ALL); root.PHEventsPanel.reload(); }, onStatus: onStatus,
     });
     root.setInterval(function () {
       renderCountdown();
-      if (state.progress) $('eta').textContent = eta(state.progress);
+      if (state.progress) renderEta();
     }, 1000);
+    root.addEventListener('resize', function () { frames.schedule('tree-hint', scrollHint); });
     root.addEventListener('offline', function () { PH.showConnection($('conn'), 'reconnecting', { attempt: 99 }); });
   }
 
