@@ -113,7 +113,7 @@ def seed_showcase() -> None:
     leaderboard, a vote open with votes), a 200-node tree, a private community and a viewer."""
     from django.contrib.auth import get_user_model
 
-    from progression.services import admin_actions, voting
+    from progression.services import voting
     from progression.services.engagement import EngagementEvent, record_engagement
 
     demo = seed_community(
@@ -165,7 +165,7 @@ def seed_demo_event(community: Any) -> Any:
     runs.record_production_run(community, event.pk, "cookies", batches=7, recorded_by="ann")
     runs.record_production_run(community, event.pk, "bracelets", batches=6, recorded_by="bo")
     runs.record_assembly_run(community, event.pk, "gift box", quantity=8, recorded_by="chloe")
-    first = event.deliveries.order_by("pk").first()
+    first = event.deliveries.order_by("pk")[0]
     deliveries.advance_delivery(community, event.pk, first.pk, status="ready")
     return event
 

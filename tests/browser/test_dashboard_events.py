@@ -101,7 +101,9 @@ def test_an_event_completing_is_announced_and_badged(page: Any) -> None:
     runs.record_assembly_run(community, event.pk, "gift box", quantity=2)
     expect(panel.get_by_test_id("ev-complete")).to_have_text("✓ Complete")
     expect(page.locator("#announcer")).to_contain_text("Bake-along is complete")
-    expect(panel.locator(".ev-target", has_text="gift box")).to_contain_text("2 / 2 assembled · 100 %")
+    expect(panel.locator(".ev-target", has_text="gift box")).to_contain_text(
+        "2 / 2 assembled · 100 %"
+    )
 
 
 def test_past_events_are_behind_their_tab_and_an_empty_period_says_so(page: Any) -> None:

@@ -48,7 +48,9 @@ def test_a_signed_in_viewer_suggests_and_sees_the_confirmation(new_page: Any) ->
     box.get_by_label("Your suggestion").fill("  A raid train alert with confetti  ")
     box.get_by_role("button", name="Send suggestion").click()
     feedback = box.get_by_test_id("suggest-feedback")
-    expect(feedback).to_contain_text("Thanks! Your suggestion “A raid train alert with confetti” is in")
+    expect(feedback).to_contain_text(
+        "Thanks! Your suggestion “A raid train alert with confetti” is in"
+    )
     expect(page.locator("#announcer")).to_contain_text("Thanks! Your suggestion")
     expect(box.get_by_label("Your suggestion")).to_have_value("")
     [stored] = suggestions(community, "A raid train alert with confetti")
