@@ -77,8 +77,7 @@
     if (!d || !d.total) return el('p', { class: 'small muted', text: 'No deliveries planned yet.' });
     return el('p', { class: 'small ev-deliveries', 'data-testid': 'ev-deliveries' }, [
       el('strong', { text: 'Deliveries: ' }),
-      PH.fmt(d.pending) + ' pending · ' + PH.fmt(d.ready) + ' ready · ' + PH.fmt(d.delivered)
-        + ' delivered (' + PH.fmt(d.total) + ')',
+      PH.fmt(d.pending) + ' pending · ' + PH.fmt(d.ready) + ' ready · ' + PH.fmt(d.delivered) + ' delivered',
     ]);
   }
 

@@ -133,3 +133,23 @@ def test_an_event_created_while_the_page_is_open_appears(page: Any) -> None:
     bake_along(community)
     expect(panel.locator(".ev")).to_have_count(1, timeout=10_000)
     expect(panel.locator(".ev-target", has_text="cookies")).to_contain_text("0 / 4 batches")
+
+
+def test_a_private_communitys_member_sees_its_events_live_and_may_suggest(new_page: Any) -> None:
+    from communities.models import Role
+    from events_app.services import runs
+    from tests.browser.helpers import sign_in
+    from tests.factories import MembershipFactory, UserFactory
+
+    community = seed_community("events-private", visibility="private")
+    event = bake_along(community)
+    member = UserFactory()
+    MembershipFactory(user=member, community=community, role=Role.MEMBER)
+    page = new_page()
+    sign_in(page, member.username, f"/c/{community.slug}/")
+    open_dashboard(page, community.slug)
+    cookies = page.get_by_test_id("events").locator(".ev-target", has_text="cookies")
+    expect(cookies).to_contain_text("0 / 4 batches")
+    runs.record_production_run(community, event.pk, "cookies", batches=2)
+    expect(cookies).to_contain_text("2 / 4 batches · 50 %")
+    expect(page.get_by_test_id("suggest").get_by_label("Your suggestion")).to_be_visible()
