@@ -32,15 +32,17 @@ def _community_for(actor: Actor, slug: str, action: Action) -> Community:
     return community
 
 
+@ensure_csrf_cookie  # votes and suggestions go through the JSON API with the session + CSRF
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     actor = actor_for_user(request.user)
     community = _community_for(actor, slug, Action.READ)
-    can_vote = can(actor, Action.VOTE, community)
-    return render(
-        request,
-        "progression/dashboard.html",
-        {"community": community, "can_vote": can_vote, "snapshot": dashboard_snapshot(community)},
-    )
+    context = {
+        "community": community,
+        "can_vote": can(actor, Action.VOTE, community),
+        "can_suggest": can(actor, Action.SUGGEST, community),
+        "snapshot": dashboard_snapshot(community),
+    }
+    return render(request, "progression/dashboard.html", context)
 
 
 def _overlay_actor(request: HttpRequest) -> Actor:

@@ -53,14 +53,18 @@ def seed_community(
     tree: dict[str, Any] | None = None,
     visibility: str = "public",
     open_vote: bool = False,
+    unlocked: tuple[str, ...] = (),
 ) -> Any:
-    """A community with `tree` (the demo tree by default) loaded, its first target chosen and,
-    if asked, a vote open for what comes next. Needs Django set up."""
+    """A community with `tree` (the demo tree by default) loaded, the nodes `unlocked` unlocked
+    by a moderator before the first target is chosen (so the vote for what comes next opens
+    with options numbered 1..n), its first target chosen and, if asked, a vote open for what
+    comes next. Needs Django set up."""
     from django.conf import settings
 
     from communities import services
-    from progression.services import voting
+    from progression.services import admin_actions, voting
     from progression.services.tree import sync_tree
+    from progression.services.unlocks import ensure_target
     from progression.tree_schema import read_tree_file
 
     community = services.create_community(
@@ -72,6 +76,10 @@ def seed_community(
         else read_tree_file(settings.BASE_DIR / "progression" / "demo" / "tree.yaml")
     )
     sync_tree(community, spec)
+    if unlocked:
+        ensure_target(community.pk)
+        for key in unlocked:
+            admin_actions.force_unlock(community, key, by="demo")
     voting.choose_first_target(community)
     if open_vote and voting.open_session(community.pk) is None:
         voting.start_vote(community)
@@ -105,12 +113,12 @@ def seed_showcase() -> None:
     leaderboard, a vote open with votes), a 200-node tree, a private community and a viewer."""
     from django.contrib.auth import get_user_model
 
-    from progression.services import admin_actions, voting
+    from progression.services import voting
     from progression.services.engagement import EngagementEvent, record_engagement
 
-    demo = seed_community("demo", name="Demo Stream")
-    for key in ("emote_slots", "hype_command", "lurk_command"):
-        admin_actions.force_unlock(demo, key, by="demo")
+    demo = seed_community(
+        "demo", name="Demo Stream", unlocked=("emote_slots", "hype_command", "lurk_command")
+    )
     names = ["Ann", "Bo", "Chloe", "Dev", "Eli", "Fay", "Gus"]
     events = [
         EngagementEvent(
@@ -127,11 +135,10 @@ def seed_showcase() -> None:
         )
     ]
     record_engagement(demo, events)
-    session = voting.open_session(demo.pk) or voting.start_vote(demo)
-    # Positions are not renumbered when a forced unlock removes an option: use those left.
-    positions = list(session.options.order_by("position").values_list("position", flat=True))
+    voting.open_session(demo.pk) or voting.start_vote(demo)
     for i, voter in enumerate(["ann", "bo", "chloe", "dev", "eli"]):
-        voting.cast_vote(demo, voter=f"viewer:{voter}", option=positions[i % 2])
+        voting.cast_vote(demo, voter=f"viewer:{voter}", option=1 + i % 2)
+    seed_demo_event(demo)
     seed_community("big-tree", name="Two Hundred Nodes", tree=generated_tree(200))
     seed_community("backstage", name="Backstage (private)", visibility="private")
     for suffix in ("", "-phone"):
@@ -143,6 +150,24 @@ def seed_showcase() -> None:
     set_membership(community=demo, user=streamer, role=Role.OWNER)
     create_api_token(community=demo, name="chat bot", scopes=["ingest", "vote"])
     create_overlay_key(community=demo, name="OBS main scene")
+
+
+def seed_demo_event(community: Any) -> Any:
+    """The demo bake-along (events_app/demo/bake_along.yaml, as `seed_demo` loads it) under
+    way: cookies mostly baked, bracelets done (a target over 100 %), a few gift boxes packed and
+    one delivery ready."""
+    from communities.management.commands.seed_demo import load_demo_event
+    from events_app.models import Event
+    from events_app.services import deliveries, runs
+
+    load_demo_event(community)
+    event = Event.objects.get(community=community)
+    runs.record_production_run(community, event.pk, "cookies", batches=7, recorded_by="ann")
+    runs.record_production_run(community, event.pk, "bracelets", batches=6, recorded_by="bo")
+    runs.record_assembly_run(community, event.pk, "gift box", quantity=8, recorded_by="chloe")
+    first = event.deliveries.order_by("pk")[0]
+    deliveries.advance_delivery(community, event.pk, first.pk, status="ready")
+    return event
 
 
 def prepare(sqlite_path: str) -> dict[str, str]:

@@ -2,8 +2,9 @@
 docs/screenshots/: `python scripts/screenshots.py` (needs /usr/bin/chromium).
 
 It seeds its own demo on var/screenshots.sqlite3 (scripts/demo_pages.py: the demo tree mid-way
-with a vote open, a 200-node tree, a private community, a viewer account), serves it with
-uvicorn on a free port, and drives Chromium with Playwright. Regenerate after changing a page.
+with a vote open, the demo bake-along event under way, a 200-node tree, a private community, a
+viewer account), serves it with uvicorn on a free port, and drives Chromium with Playwright.
+Regenerate after changing a page.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.demo_pages import VIEWER, VIEWER_PASSWORD, Server, prepare  # noqa: E402
+from scripts.screenshots_streamer import CHECKERBOARD  # noqa: E402
 
 SIZES = {"desktop": (1920, 1080), "phone": (390, 844)}
 READY = "body[data-ready='1']"
@@ -47,9 +49,12 @@ def shoot(base_url: str, out: Path, chromium: str) -> list[Path]:
                 page.goto("/c/demo/")
                 page.wait_for_selector(READY)
                 page.wait_for_selector("#conn[data-state='live']")
+                page.wait_for_selector("#events-list .ev")
                 save(page, "dashboard", size)
                 if size == "desktop":
                     save(page, "dashboard-full", size, full=True)
+                page.locator("[data-testid=events]").scroll_into_view_if_needed()
+                save(page, "dashboard-events", size)
                 page.locator(".tnode.target").click()
                 page.wait_for_selector("#node-dialog[open]")
                 save(page, "node-details", size)
@@ -70,6 +75,18 @@ def shoot(base_url: str, out: Path, chromium: str) -> list[Path]:
                 page.wait_for_selector(".vote-option.chosen")
                 page.locator("[data-testid=vote]").scroll_into_view_if_needed()
                 save(page, "dashboard-voted", size)
+                box = page.locator("[data-testid=suggest]")
+                box.get_by_label("Your suggestion").fill("A !lurk counter on the overlay")
+                box.get_by_role("button", name="Send suggestion").click()
+                box.locator(".suggest-ok").wait_for()
+                box.scroll_into_view_if_needed()
+                save(page, "dashboard-suggest", size)
+                if size == "phone":  # the desktop overlay shots: screenshots_streamer.py
+                    page.goto("/c/demo/overlay/")
+                    page.wait_for_selector(".ov-root[data-stream='open']")
+                    page.add_style_tag(content=CHECKERBOARD)
+                    page.wait_for_selector("#ov-options li")
+                    save(page, "overlay", size)
                 context.close()
         browser.close()
     return written
@@ -88,9 +105,9 @@ def main() -> int:
         from scripts.screenshots_streamer import shoot_streamer_pages
 
         for path in shoot(server.base_url, out, args.chromium):
-            print(path.relative_to(ROOT))
+            print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
         for path in shoot_streamer_pages(server.base_url, out, args.chromium):
-            print(path.relative_to(ROOT))
+            print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
     finally:
         server.stop()
     return 0

@@ -15,7 +15,10 @@
     return found;
   }
 
-  /* fetch JSON from the API; rejects with {status, code, message, fields} (the API's error shape). */
+  /* fetch JSON from the API; rejects with {status, code, message, fields} (the API's error shape),
+   * plus retryAfter (seconds) when the server sent Retry-After (a 429). No answer at all (offline,
+   * connection dropped) rejects with status 0 and code "network": the request may or may not have
+   * reached the server, so only an idempotent request should be sent again. */
   function api(path, options) {
     options = options || {};
     var headers = { Accept: 'application/json' };
@@ -28,17 +31,21 @@
       var token = cookie('csrftoken');
       if (token) headers['X-CSRFToken'] = token;
     }
-    return root.fetch(path, init).then(function (response) {
+    return root.fetch(path, init).catch(function () {
+      throw { status: 0, code: 'network', message: 'No answer from the server.', fields: {} };
+    }).then(function (response) {
       return response.text().then(function (text) {
         var body = null;
         try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
         if (response.ok) return body;
         var error = (body && body.error) || {};
+        var retryAfter = Number(response.headers.get('Retry-After'));
         throw {
           status: response.status,
           code: error.code || 'http_' + response.status,
           message: error.message || 'The server answered ' + response.status + '.',
           fields: error.fields || {},
+          retryAfter: retryAfter > 0 ? retryAfter : null,
         };
       });
     });

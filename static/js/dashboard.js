@@ -49,19 +49,26 @@
   }
 
   // Time to unlock from the recent rate: points gained over (up to) the last two minutes of
-  // progress updates for this target, measured in this browser. No server figure exists.
+  // progress updates for this target, measured in this browser. No server figure exists, so a
+  // page opened a moment ago (or a quiet chat) has no pace yet: it says so instead of guessing.
+  // Returns [text, hint].
   function eta(p) {
-    if (!p || !p.target || p.cost == null) return '';
-    if (p.state === 'full' || p.accumulated >= p.cost) return 'Unlocking now';
+    if (!p || !p.target || p.cost == null) return ['', ''];
+    if (p.state === 'full' || p.accumulated >= p.cost) return ['Unlocking now', ''];
+    var none = 'Time to unlock: —';
     var s = state.samples.filter(function (x) { return x.pid === p.progress_id; });
-    if (s.length < 2) return 'Time to unlock: estimating…';
-    var first = s[0], last = s[s.length - 1];
-    var span = root.performance.now() - first.t;
-    var gained = last.acc - first.acc;
-    if (span < ETA_MIN_SPAN_MS) return 'Time to unlock: estimating…';
-    if (gained <= 0) return 'No new points lately';
+    var span = s.length ? root.performance.now() - s[0].t : 0;
+    if (s.length < 2 || span < ETA_MIN_SPAN_MS) return [none, 'estimated once chat has been adding points for a little while'];
+    var gained = s[s.length - 1].acc - s[0].acc;
+    if (gained <= 0) return [none, 'no new points in the last ' + PH.duration(Math.min(span, ETA_WINDOW_MS) / 1000)];
     var rate = gained / (span / 1000);
-    return '≈ ' + PH.duration((p.cost - p.accumulated) / rate) + ' to unlock at the current pace';
+    return ['≈ ' + PH.duration((p.cost - p.accumulated) / rate) + ' to unlock', 'at the pace of the last ' + PH.duration(span / 1000)];
+  }
+
+  function renderEta() {
+    var e = eta(state.progress);
+    $('eta').textContent = e[0];
+    $('eta-hint').textContent = e[1];
   }
 
   function renderProgress() {
@@ -84,7 +91,7 @@
     bar.classList.toggle('full', p.state === 'full');
     $('numbers').textContent = p.cost == null ? PH.fmt(p.accumulated) + ' points banked'
       : PH.fmt(p.accumulated) + ' / ' + PH.fmt(p.cost) + ' points · ' + Math.floor(pct) + '%';
-    $('eta').textContent = eta(p);
+    renderEta();
     $('target-explain').textContent = EXPLAIN[p.state] || '';
     $('up-next').textContent = p.up_next ? 'Up next: ' + PH.nodeName(p.up_next) : '';
     var labels = { filling: ['Filling', 'badge-accent'], full: ['Unlocking', 'badge-ok'],
@@ -102,143 +109,9 @@
     frames.schedule('progress', renderProgress);
   }
 
-  // --- vote ------------------------------------------------------------------------------
-  // A signed-in viewer's own choice: GET …/votes/mine (on load, and after a refusal), and the
-  // answer of their POST. null: not voted (or not known yet).
-  function myVote(v) {
-    if (!v || !user) return null;
-    var mine = state.myVotes[v.session_id];
-    return mine === undefined ? null : mine;
-  }
-
-  function remember(sessionId, position) {
-    state.myVotes[sessionId] = position;
-  }
-
-  function loadMine() {
-    if (!user) return Promise.resolve();
-    return get('/votes/mine').then(function (m) {
-      if (m.session_id !== null && m.option !== null) remember(m.session_id, m.option);
-      frames.schedule('vote', renderVote);
-    }).catch(function (e) { root.console.warn('votes/mine', e); });
-  }
-
-  function isOpen(v) { return v && (v.status === 'open' || v.status === 'frozen'); }
-
-  function countdownText(v) {
-    if (!isOpen(v)) return null;
-    if (v.status === 'frozen') {
-      return v.frozen_remaining_seconds != null ? 'Paused · ' + clock(v.frozen_remaining_seconds) + ' left' : 'Paused';
-    }
-    if (!v.deadline) return 'Until the target unlocks';
-    var left = (Date.parse(v.deadline) - Date.now()) / 1000;
-    return left > 0 ? 'Closes in ' + clock(left) : 'Closing…';
-  }
-
-  function clock(seconds) {
-    seconds = Math.max(0, Math.ceil(seconds));
-    var m = Math.floor(seconds / 60), s = seconds % 60;
-    return m + ':' + (s < 10 ? '0' : '') + s;
-  }
-
-  function renderCountdown() {
-    var text = countdownText(state.vote);
-    var c = $('countdown');
-    c.hidden = text === null;
-    if (text !== null) c.textContent = text;
-  }
-
-  function renderVote() {
-    var v = state.vote;
-    var list = $('vote');
-    var meta = $('vote-meta');
-    renderCountdown();
-    if (!isOpen(v)) {
-      list.replaceChildren();
-      meta.textContent = 'No vote open. When the next target must be chosen, a vote opens here and in chat.';
-      return;
-    }
-    var total = v.total_votes || 0;
-    var mine = myVote(v);
-    var voted = mine !== null;
-    var frozen = v.status === 'frozen';
-    list.replaceChildren.apply(list, v.options.map(function (o) {
-      var share = total ? Math.round(100 * o.votes / total) : 0;
-      var chosen = voted && (mine === o.position || mine === o.key);
-      var name = o.name + (o.level > 1 ? ' (level ' + o.level + ')' : '');
-      var button = null;
-      if (canVote) {
-        var why = frozen ? 'The vote is paused' : voted ? 'You already voted' : null;
-        button = el('button', {
-          type: 'button', class: 'btn btn-sm ' + (chosen ? 'btn-primary' : ''),
-          'data-option': o.position, disabled: why !== null || state.voting,
-          'aria-label': chosen ? 'Your vote: ' + name : 'Vote for option ' + o.position + ', ' + name,
-          title: why || '', text: chosen ? 'Your vote' : 'Vote',
-          onclick: function () { cast(v, o); },
-        });
-      }
-      return el('li', { class: 'vote-option' + (chosen ? ' chosen' : ''), 'data-position': o.position }, [
-        el('div', { class: 'vote-row' }, [
-          el('span', { class: 'vote-num', 'aria-hidden': 'true', text: String(o.position) }),
-          el('span', { class: 'vote-name' }, [
-            el('span', { class: 'sr-only', text: 'Option ' + o.position + ': ' }), name,
-            chosen ? el('span', { class: 'badge badge-accent', text: '✓ your vote' }) : null,
-          ]),
-          el('span', { class: 'vote-count num', 'data-testid': 'vote-count', text: PH.fmt(o.votes) + ' · ' + share + '%' }),
-          button,
-        ]),
-        el('div', { class: 'bar bar-sm', 'aria-hidden': 'true' }, [el('div', { class: 'fill', style: 'width:' + share + '%' })]),
-      ]);
-    }));
-    var lines = [];
-    if (frozen) lines.push('A moderator paused the vote: the countdown stops until they resume it.');
-    lines.push(PH.fmt(total) + ' vote' + (total === 1 ? '' : 's') + '. Type !vote <number> in chat'
-      + (canVote ? ', or vote here.' : '.'));
-    if (voted) lines.push('You voted in this vote (one vote per viewer).');
-    meta.textContent = lines.join(' ');
-  }
-
-  function setVote(v) {
-    if (v === undefined) return;
-    state.vote = v;
-    frames.schedule('vote', renderVote);
-  }
-
-  var REFUSALS = {
-    already_voted: 'You already voted in this vote.',
-    frozen: 'The vote is paused by a moderator: try again when it resumes.',
-    closed: 'This vote has closed.',
-    no_open_vote: 'There is no open vote right now.',
-  };
-
-  function cast(v, option) {
-    state.voting = true;
-    renderVote();
-    var feedback = $('vote-feedback');
-    feedback.textContent = 'Sending your vote…';
-    PH.api(base + '/votes', { method: 'POST', body: { option: option.position } }).then(function (r) {
-      remember(r.session_id, r.option);
-      if (state.vote && state.vote.session_id === r.session_id) {
-        state.vote.options.forEach(function (o) {
-          if (o.position === r.option && r.votes > o.votes) {
-            state.vote.total_votes += r.votes - o.votes;
-            o.votes = r.votes;
-          }
-        });
-      }
-      feedback.textContent = 'Your vote for ' + option.name + ' is counted.';
-      PH.announce(feedback.textContent);
-    }, function (error) {
-      var reason = ((error.fields || {}).reason || [])[0];
-      if (reason === 'already_voted') loadMine();
-      feedback.textContent = REFUSALS[reason] || (error.status === 403 || error.status === 401
-        ? 'Sign in to vote.' : error.message || 'Your vote could not be sent.');
-      PH.announce(feedback.textContent);
-    }).then(function () {
-      state.voting = false;
-      frames.schedule('vote', renderVote);
-    });
-  }
+  // --- vote (dashboard_vote.js) ------------------------------------------------------------
+  var vote = root.PHVote.create({ state: state, frames: frames, base: base, user: user, canVote: canVote });
+  var setVote = vote.setVote, loadMine = vote.loadMine, renderCountdown = vote.renderCountdown;
 
   // --- leaderboard ------------------------------------------------------------------------
   var EMPTY = {
@@ -332,10 +205,17 @@
       return;
     }
     root.PHTree.render(container, nodes, openNode);
+    scrollHint();
     var count = function (s) { return nodes.filter(function (n) { return n.state === s; }).length; };
     $('tree-summary').textContent = nodes.length + ' nodes · ' + (count('unlocked') + count('maxed'))
       + ' unlocked · ' + count('available') + ' available';
     markReady('tree');
+  }
+
+  // A graph wider than its card scrolls: say so, rather than let it look cut off at the edge.
+  function scrollHint() {
+    var tree = $('tree');
+    $('tree-scroll-hint').hidden = tree.scrollWidth <= tree.clientWidth + 1;
   }
 
   function openNode(n) {
@@ -371,24 +251,6 @@
     }).catch(function (e) { root.console.warn('tree', e); });
   }
 
-  // --- events panel (issue 8's events API; hidden while the endpoint does not exist) --------
-  function loadEvents() {
-    return get('/events').then(function (r) {
-      var items = (r && (r.events || r.items)) || [];
-      var panel = $('events-panel');
-      panel.hidden = items.length === 0;
-      var list = $('events-list');
-      list.replaceChildren.apply(list, items.slice(0, 5).map(function (e) {
-        var pct = e.percent != null ? e.percent : e.progress && e.progress.percent;
-        return el('li', {}, [
-          el('div', { class: 'row' }, [el('strong', { text: e.name || e.title || e.slug || 'Event' }),
-            el('span', { class: 'spacer' }), e.status ? el('span', { class: 'badge', text: e.status }) : null]),
-          pct != null ? el('div', { class: 'bar bar-sm' }, [el('div', { class: 'fill', style: 'width:' + Math.min(100, pct) + '%' })]) : null,
-        ]);
-      }));
-    }).catch(function () { $('events-panel').hidden = true; });
-  }
-
   // --- snapshots and stream -------------------------------------------------------------------
   function loadStatus() {
     return get('/progression').then(function (s) {
@@ -417,6 +279,10 @@
   function onEvent(e) {
     var d = e.data || {};
     if (api.onEventHook) api.onEventHook(e); // the benchmark counts what arrives
+    if (e.topic === 'events' || e.type.indexOf('events.') === 0) {
+      root.PHEventsPanel.onEvent(e);
+      return;
+    }
     switch (e.type) {
       case 'progression.progress.updated':
         setProgress(d);
@@ -485,7 +351,7 @@
     var shown = PH.showConnection($('conn'), s, info);
     if (shown === 'live') {
       state.connected = true;
-      if (everConnected && s === 'open') refetch(ALL);
+      if (everConnected && s === 'open') { refetch(ALL); root.PHEventsPanel.reload(); }
       everConnected = true;
       markReady('stream');
     }
@@ -519,15 +385,17 @@
     loadMine();
     loadLeaders();
     loadUnlocks();
-    loadEvents();
+    root.PHEventsPanel.start({ base: base, frames: frames });
+    root.PHSuggest.start({ base: base });
     root.ProgressionStream.connect({
-      community: slug, topics: ['progression'], onEvent: onEvent,
-      onReset: function () { refetch(ALL); }, onStatus: onStatus,
+      community: slug, topics: ['progression', 'events'], onEvent: onEvent,
+      onReset: function () { refetch(ALL); root.PHEventsPanel.reload(); }, onStatus: onStatus,
     });
     root.setInterval(function () {
       renderCountdown();
-      if (state.progress) $('eta').textContent = eta(state.progress);
+      if (state.progress) renderEta();
     }, 1000);
+    root.addEventListener('resize', function () { frames.schedule('tree-hint', scrollHint); });
     root.addEventListener('offline', function () { PH.showConnection($('conn'), 'reconnecting', { attempt: 99 }); });
   }
 

@@ -99,3 +99,36 @@ def test_recent_unlocks_come_from_history_and_show_each_unlock_once(page: Any) -
     page.wait_for_selector("body[data-ready='1']")
     expect(feed.filter(has_text="Emote Slots")).to_have_count(1)
     expect(feed.filter(has_text="Welcome Wagon")).to_have_count(1)
+
+
+def test_time_to_unlock_says_what_it_needs_until_chat_sets_a_pace(page: Any) -> None:
+    import time
+
+    community = seed_community("eta-pace")
+    secret = issue_token(community, "ingest").secret
+    open_dashboard(page, community.slug)
+    expect(page.get_by_test_id("eta")).to_have_text("Time to unlock: —")
+    expect(page.get_by_test_id("eta-hint")).to_contain_text("once chat has been adding points")
+    # Points keep coming (one a little while apart): the estimate appears once it has a pace.
+    eta = page.get_by_test_id("eta")
+    deadline = time.monotonic() + 30
+    while "to unlock" not in eta.inner_text() or "—" in eta.inner_text():
+        assert time.monotonic() < deadline, eta.inner_text()
+        assert post_engagement_from_page(page, community.slug, secret, 1)["status"] == 200
+        page.wait_for_timeout(500)  # chat's pace, not a wait for a result
+    expect(eta).to_contain_text("≈")
+    expect(page.get_by_test_id("eta-hint")).to_contain_text("at the pace of the last")
+
+
+def test_the_demo_tree_fits_a_desktop_screen_and_a_phone_is_told_to_scroll(new_page: Any) -> None:
+    community = seed_community("tree-fits")
+    desktop = new_page(1920, 1080)
+    open_dashboard(desktop, community.slug)
+    tree = desktop.locator("#tree")
+    expect(desktop.locator(".tnode")).not_to_have_count(0)
+    assert tree.evaluate("e => e.scrollWidth <= e.clientWidth"), "the tree is cut at 1920 px"
+    expect(desktop.locator("#tree-scroll-hint")).to_be_hidden()
+    phone = new_page(390, 844)
+    open_dashboard(phone, community.slug)
+    expect(phone.locator("#tree-scroll-hint")).to_be_visible()
+    assert phone.locator("#tree").evaluate("e => e.scrollWidth > e.clientWidth")
