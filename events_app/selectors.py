@@ -161,12 +161,8 @@ def _figures(
             )
         else:
             available[event_id].append(
-                progress.ItemAvailability(
-                    item_id=ref_id,
-                    item=name,
-                    produced_yield=produced,
-                    consumed=done,
-                    available=produced - done,
+                progress.item_availability(
+                    item_id=ref_id, item=name, produced_yield=produced, consumed=done
                 )
             )
     return {
