@@ -55,7 +55,9 @@ def figure_rows(event_ids: Sequence[int]) -> list[tuple[Any, ...]]:
     }
     where: list[str] = []
     params: list[Any] = []
-    for column in ("t.event_id", "t.event_id", "s.event_id"):
+    # The totals are filtered by the asked events too: joined on the targets' event alone,
+    # PostgreSQL hashed the whole totals table (every community's) for 50 events.
+    for column in ("s.event_id", "t.event_id", "s.event_id", "t.event_id", "s.event_id"):
         clause, values = _event_filter(column, event_ids)
         where.append(clause)
         params += values
@@ -64,20 +66,20 @@ def figure_rows(event_ids: Sequence[int]) -> list[tuple[Any, ...]]:
                COALESCE(s.produced_batches, 0), COALESCE(s.produced_yield, 0)
         FROM {ptarget} t
         JOIN {item} i ON i.id = t.item_id
-        LEFT JOIN {totals} s ON s.event_id = t.event_id AND s.item_id = t.item_id
-        WHERE {w0}
+        LEFT JOIN {totals} s ON s.event_id = t.event_id AND s.item_id = t.item_id AND {w0}
+        WHERE {w1}
         UNION ALL
         SELECT 'a', t.event_id, t.id, t.bundle_id, b.name, '', t.target_quantity,
                COALESCE(s.assembled, 0), 0
         FROM {atarget} t
         JOIN {bundle} b ON b.id = t.bundle_id
-        LEFT JOIN {btotals} s ON s.event_id = t.event_id AND s.bundle_id = t.bundle_id
-        WHERE {w1}
+        LEFT JOIN {btotals} s ON s.event_id = t.event_id AND s.bundle_id = t.bundle_id AND {w2}
+        WHERE {w3}
         UNION ALL
         SELECT 's', s.event_id, s.item_id, s.item_id, i.name, '', 0, s.consumed, s.produced_yield
         FROM {totals} s
         JOIN {item} i ON i.id = s.item_id
-        WHERE {w2} AND (s.production_runs > 0 OR s.consumptions > 0)
+        WHERE {w4} AND (s.production_runs > 0 OR s.consumptions > 0)
         ORDER BY 2, 1, 5, 3
     """.format(**tables, **{f"w{n}": clause for n, clause in enumerate(where)})  # noqa: S608 - tables from the models, values as parameters
     with connection.cursor() as cursor:

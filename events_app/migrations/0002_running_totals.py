@@ -29,41 +29,86 @@ FROM events_app_assemblyrun WHERE voided_at IS NULL GROUP BY event_id, bundle_id
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('events_app', '0001_initial'),
+        ("events_app", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='EventBundleTotals',
+            name="EventBundleTotals",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('assembly_runs', models.PositiveIntegerField(default=0)),
-                ('assembled', models.PositiveBigIntegerField(default=0)),
-                ('bundle', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='events_app.bundle')),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='events_app.event')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("assembly_runs", models.PositiveIntegerField(default=0)),
+                ("assembled", models.PositiveBigIntegerField(default=0)),
+                (
+                    "bundle",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="events_app.bundle",
+                    ),
+                ),
+                (
+                    "event",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="events_app.event",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'event bundle totals',
-                'constraints': [models.UniqueConstraint(fields=('event', 'bundle'), name='event_bundle_totals_unique')],
+                "verbose_name_plural": "event bundle totals",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("event", "bundle"), name="event_bundle_totals_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='EventItemTotals',
+            name="EventItemTotals",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('production_runs', models.PositiveIntegerField(default=0)),
-                ('produced_batches', models.PositiveBigIntegerField(default=0)),
-                ('produced_yield', models.PositiveBigIntegerField(default=0)),
-                ('consumptions', models.PositiveIntegerField(default=0)),
-                ('consumed', models.PositiveBigIntegerField(default=0)),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='events_app.event')),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='events_app.item')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("production_runs", models.PositiveIntegerField(default=0)),
+                ("produced_batches", models.PositiveBigIntegerField(default=0)),
+                ("produced_yield", models.PositiveBigIntegerField(default=0)),
+                ("consumptions", models.PositiveIntegerField(default=0)),
+                ("consumed", models.PositiveBigIntegerField(default=0)),
+                (
+                    "event",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="events_app.event",
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="events_app.item",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'event item totals',
-                'constraints': [models.UniqueConstraint(fields=('event', 'item'), name='event_item_totals_unique')],
+                "verbose_name_plural": "event item totals",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("event", "item"), name="event_item_totals_unique"
+                    )
+                ],
             },
         ),
         migrations.RunSQL(FILL_ITEMS, migrations.RunSQL.noop),

@@ -82,7 +82,11 @@ def stored_totals(event_ids: Sequence[int]) -> Sums:
 
 def _second_event(community) -> Event:
     return catalogue.create_event(
-        community, name="Spring", starts_on=date(2027, 3, 1), ends_on=date(2027, 3, 2), status="live"
+        community,
+        name="Spring",
+        starts_on=date(2027, 3, 1),
+        ends_on=date(2027, 3, 2),
+        status="live",
     )
 
 
@@ -199,7 +203,11 @@ def test_totals_stay_equal_to_the_runs_with_concurrent_writers(community):
     )
     events = [
         catalogue.create_event(
-            community, name=name, starts_on=date(2026, 12, 1), ends_on=date(2026, 12, 2), status="live"
+            community,
+            name=name,
+            starts_on=date(2026, 12, 1),
+            ends_on=date(2026, 12, 2),
+            status="live",
         )
         for name in ("North", "South")
     ]
