@@ -12,13 +12,12 @@ from django.db import connection
 from django.db.models import Count, QuerySet
 
 from events_app.models import (
-    AssemblyConsumption,
-    AssemblyRun,
     AssemblyTarget,
     Bundle,
     Delivery,
+    EventBundleTotals,
+    EventItemTotals,
     Item,
-    ProductionRun,
     ProductionTarget,
 )
 
@@ -39,17 +38,16 @@ def figure_rows(event_ids: Sequence[int]) -> list[tuple[Any, ...]]:
     - 'a', an assembly target: target quantity, bundles assembled;
     - 's', an item's stock in the event: yield produced, consumed by assembly.
 
-    The live (non-voided) runs are summed per (event, item|bundle) once (`produced` serves both
-    the targets and the stock), then joined: a correlated sum per target was three times slower
-    at 200 events. An item consumed whose production was voided since still shows in the
-    stock, with a negative balance, instead of vanishing. Every table is read through its
-    event index, the runs joined to the consumption too (a run's event is its consumption's):
-    without that filter PostgreSQL read every assembly run of the database to join 50 events'.
+    The sums of the live (non-voided) runs are read from their running totals
+    (`EventItemTotals`, `EventBundleTotals`, kept by `events_app/services/totals.py` in each
+    write's transaction), not summed here: summing every run of 500 events cost PostgreSQL
+    ~50 ms per list (docs/benchmarks.md). An item shows in the stock while it has a live
+    production run or consumption; one consumed whose production was voided since shows with
+    a negative balance instead of vanishing. Every table is read through its event index.
     """
     tables = {
-        "prun": ProductionRun._meta.db_table,
-        "arun": AssemblyRun._meta.db_table,
-        "cons": AssemblyConsumption._meta.db_table,
+        "totals": EventItemTotals._meta.db_table,
+        "btotals": EventBundleTotals._meta.db_table,
         "ptarget": ProductionTarget._meta.db_table,
         "atarget": AssemblyTarget._meta.db_table,
         "item": Item._meta.db_table,
@@ -57,49 +55,31 @@ def figure_rows(event_ids: Sequence[int]) -> list[tuple[Any, ...]]:
     }
     where: list[str] = []
     params: list[Any] = []
-    columns = ("event_id", "c.event_id", "r.event_id", "event_id", "t.event_id", "t.event_id")
-    for column in columns:
+    # The totals are filtered by the asked events too: joined on the targets' event alone,
+    # PostgreSQL hashed the whole totals table (every community's) for 50 events.
+    for column in ("s.event_id", "t.event_id", "s.event_id", "t.event_id", "s.event_id"):
         clause, values = _event_filter(column, event_ids)
         where.append(clause)
         params += values
     sql = """
-        WITH produced AS (
-            SELECT event_id, item_id, SUM(batches) AS batches, SUM(actual_yield) AS yield
-            FROM {prun} WHERE voided_at IS NULL AND {w0}
-            GROUP BY event_id, item_id
-        ), consumed AS (
-            SELECT c.event_id, c.item_id, SUM(c.quantity) AS quantity
-            FROM {cons} c JOIN {arun} r ON r.id = c.run_id
-            WHERE r.voided_at IS NULL AND {w1} AND {w2}
-            GROUP BY c.event_id, c.item_id
-        ), assembled AS (
-            SELECT event_id, bundle_id, SUM(quantity) AS quantity
-            FROM {arun} WHERE voided_at IS NULL AND {w3}
-            GROUP BY event_id, bundle_id
-        )
         SELECT 'p', t.event_id, t.id, t.item_id, i.name, i.unit, t.target_batches,
-               COALESCE(p.batches, 0), COALESCE(p.yield, 0)
+               COALESCE(s.produced_batches, 0), COALESCE(s.produced_yield, 0)
         FROM {ptarget} t
         JOIN {item} i ON i.id = t.item_id
-        LEFT JOIN produced p ON p.event_id = t.event_id AND p.item_id = t.item_id
-        WHERE {w4}
+        LEFT JOIN {totals} s ON s.event_id = t.event_id AND s.item_id = t.item_id AND {w0}
+        WHERE {w1}
         UNION ALL
         SELECT 'a', t.event_id, t.id, t.bundle_id, b.name, '', t.target_quantity,
-               COALESCE(a.quantity, 0), 0
+               COALESCE(s.assembled, 0), 0
         FROM {atarget} t
         JOIN {bundle} b ON b.id = t.bundle_id
-        LEFT JOIN assembled a ON a.event_id = t.event_id AND a.bundle_id = t.bundle_id
-        WHERE {w5}
+        LEFT JOIN {btotals} s ON s.event_id = t.event_id AND s.bundle_id = t.bundle_id AND {w2}
+        WHERE {w3}
         UNION ALL
-        SELECT 's', s.event_id, s.item_id, s.item_id, i.name, '', 0,
-               CAST(SUM(s.consumed) AS BIGINT), CAST(SUM(s.produced) AS BIGINT)
-        FROM (
-            SELECT event_id, item_id, yield AS produced, 0 AS consumed FROM produced
-            UNION ALL
-            SELECT event_id, item_id, 0, quantity FROM consumed
-        ) s
+        SELECT 's', s.event_id, s.item_id, s.item_id, i.name, '', 0, s.consumed, s.produced_yield
+        FROM {totals} s
         JOIN {item} i ON i.id = s.item_id
-        GROUP BY s.event_id, s.item_id, i.name
+        WHERE {w4} AND (s.production_runs > 0 OR s.consumptions > 0)
         ORDER BY 2, 1, 5, 3
     """.format(**tables, **{f"w{n}": clause for n, clause in enumerate(where)})  # noqa: S608 - tables from the models, values as parameters
     with connection.cursor() as cursor:

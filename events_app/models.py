@@ -3,8 +3,12 @@
 Runs are never deleted or edited: a wrong run is voided with a reason (kept for audit), so every
 figure can be re-derived from the rows. An assembly run stores what it consumed per item
 (`AssemblyConsumption`), so editing a bundle's bill of materials later never changes history.
-Progress itself is never stored: `events_app/progress.py` derives it from these rows; the only
-stored facts about it are the `completed_at` marks that make "completed" events exactly-once.
+Progress itself is never stored: `events_app/progress.py` derives it from these rows' sums. The
+sums are kept as running totals (`EventItemTotals`, `EventBundleTotals`) by the write services
+in the transaction of each write, under the event's lock (`events_app/services/totals.py`), so
+a list of events reads them instead of summing every run; the runs stay the record they are
+re-derived from (`totals.recount`). The other stored facts are the `completed_at` marks that
+make "completed" events exactly-once.
 """
 
 from __future__ import annotations
@@ -281,3 +285,45 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id}: {self.quantity} × {self.bundle_id} to {self.recipient}"
+
+
+class EventItemTotals(models.Model):
+    """An item's live (non-voided) runs in an event, summed: production runs, batches and yield
+    produced; assembly consumption rows and the yield they took. Kept by
+    `events_app/services/totals.py` with every run written or voided; one row per item that
+    ever had a run or a consumption in the event (counts at 0 once all of them are voided)."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
+    production_runs = models.PositiveIntegerField(default=0)
+    produced_batches = models.PositiveBigIntegerField(default=0)
+    produced_yield = models.PositiveBigIntegerField(default=0)
+    consumptions = models.PositiveIntegerField(default=0)
+    consumed = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "event item totals"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "item"], name="event_item_totals_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id}: item {self.item_id}"
+
+
+class EventBundleTotals(models.Model):
+    """A bundle's live assembly runs in an event, summed (kept like `EventItemTotals`)."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    bundle = models.ForeignKey(Bundle, on_delete=models.CASCADE, related_name="+")
+    assembly_runs = models.PositiveIntegerField(default=0)
+    assembled = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "event bundle totals"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "bundle"], name="event_bundle_totals_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id}: bundle {self.bundle_id}"

@@ -14,6 +14,8 @@ What the figures mean is not decided here: `events_app/progress.py` builds them 
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -111,6 +113,32 @@ def read_snapshot() -> Iterator[None]:
 
 # --- Figures: two queries whatever the number of events and targets ---------------------------
 
+_pause_lock = threading.Lock()
+_pauses = 0
+_collector_was_enabled = False
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector held off while the figures are built: a list of 500 events
+    allocates ~40,000 objects (rows, figures), none in a cycle (reference counting frees them),
+    and the collections they trigger (each full one walking the whole process heap) cost
+    ~40 % of the list's Python CPU (docs/benchmarks.md). Nested and concurrent pauses (other
+    threads) are counted: the last one out restores the collector as the first one found it."""
+    global _pauses, _collector_was_enabled
+    with _pause_lock:
+        if _pauses == 0:
+            _collector_was_enabled = gc.isenabled()
+            gc.disable()
+        _pauses += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pauses -= 1
+            if _pauses == 0 and _collector_was_enabled:
+                gc.enable()
+
 
 def figures_for_events(event_ids: Sequence[int]) -> dict[int, EventFigures]:
     """Every asked event's figures (an unknown or empty one: kinds "none"), in two queries (the
@@ -129,10 +157,15 @@ def figures_for_events(event_ids: Sequence[int]) -> dict[int, EventFigures]:
 def _figures(
     ids: list[int], deliveries: Mapping[int, Mapping[str, int]]
 ) -> dict[int, EventFigures]:
-    """The figures from one query (every number in it an integer) and the deliveries already counted (by `figures_for_events`,
-    or by the page query of a list)."""
+    """The figures from one query (every number in it an integer) and the deliveries already
+    counted (by `figures_for_events`, or by the page query of a list)."""
     if not ids:
         return {}
+    with _collector_paused():
+        return _build(ids, deliveries)
+
+
+def _build(ids: list[int], deliveries: Mapping[int, Mapping[str, int]]) -> dict[int, EventFigures]:
     production: dict[int, list[progress.ProductionProgress]] = defaultdict(list)
     assembly: dict[int, list[progress.AssemblyProgress]] = defaultdict(list)
     available: dict[int, list[progress.ItemAvailability]] = defaultdict(list)
@@ -161,12 +194,8 @@ def _figures(
             )
         else:
             available[event_id].append(
-                progress.ItemAvailability(
-                    item_id=ref_id,
-                    item=name,
-                    produced_yield=produced,
-                    consumed=done,
-                    available=produced - done,
+                progress.item_availability(
+                    item_id=ref_id, item=name, produced_yield=produced, consumed=done
                 )
             )
     return {

@@ -34,6 +34,7 @@ from events_app.models import (
     Item,
     ProductionRun,
 )
+from events_app.services import totals
 from events_app.services.common import get_bundle, get_item, lock_event, require_recording
 from events_app.services.publishing import publish_event_changes
 
@@ -96,6 +97,7 @@ def record_production_run(
         client_run_id=client_run_id,
         **_recorder(actor),
     )
+    totals.count_production_run(run)
     logger.info("event %s: production run %s, %s × %s", event.pk, run.pk, batches, item.name)
     publish_event_changes(event, reason="production_run")
     return RunResult(run=run, created=True)
@@ -137,6 +139,7 @@ def record_assembly_run(
         AssemblyConsumption(run=run, event=event, item=item, quantity=need)
         for item, need in needs.items()
     )
+    totals.count_assembly_run(run, [(item.pk, need) for item, need in needs.items()])
     logger.info("event %s: assembly run %s, %s × %s", event.pk, run.pk, quantity, bundle.name)
     publish_event_changes(event, reason="assembly_run")
     return RunResult(run=run, created=True)
@@ -222,6 +225,7 @@ def void_production_run(
             fields={run.item.name: [f"short by {-left}"]},
         )
     _void(run, reason, voided_by)
+    totals.count_production_run(run, sign=-1)
     publish_event_changes(event, reason="void")
     return run
 
@@ -239,6 +243,7 @@ def void_assembly_run(
     if run.voided_at is not None:
         return run
     _void(run, reason, voided_by)
+    totals.uncount_assembly_run(run)
     publish_event_changes(event, reason="void")
     return run
 

@@ -1,5 +1,7 @@
 """Rows for the read tests, made directly with the ORM (the write services are not needed to
 read): an event, its items, bundles, targets, runs (voided or not), consumption, deliveries.
+Runs are counted in the event's running totals (`events_app/services/totals.py`) as the write
+services count them: the figures read those totals.
 
 `seed_events` bulk-creates many events with the same shape, for the query-count tests.
 """
@@ -25,6 +27,7 @@ from events_app.models import (
     ProductionRun,
     ProductionTarget,
 )
+from events_app.services import totals
 
 _batches = itertools.count(1)
 
@@ -73,19 +76,26 @@ def _void(voided: bool) -> dict[str, object]:
 def production_run(
     ev: Event, what: Item, batches: int, *, actual_yield: int | None = None, voided: bool = False
 ) -> ProductionRun:
+    """The run, counted in the event's running totals when live, as the write service does."""
     produced = what.yield_per_batch * batches if actual_yield is None else actual_yield
-    return ProductionRun.objects.create(
+    run = ProductionRun.objects.create(
         event=ev, item=what, batches=batches, actual_yield=produced, **_void(voided)
     )
+    if not voided:
+        totals.count_production_run(run)
+    return run
 
 
 def assembly_run(ev: Event, what: Bundle, quantity: int, *, voided: bool = False) -> AssemblyRun:
-    """The run and what it consumed (quantity × each component), as the write service does."""
+    """The run and what it consumed (quantity × each component), counted in the event's running
+    totals when live, as the write service does."""
     run = AssemblyRun.objects.create(event=ev, bundle=what, quantity=quantity, **_void(voided))
-    AssemblyConsumption.objects.bulk_create(
+    taken = AssemblyConsumption.objects.bulk_create(
         AssemblyConsumption(run=run, event=ev, item_id=c.item_id, quantity=quantity * c.quantity)
         for c in what.components.all()
     )
+    if not voided:
+        totals.count_assembly_run(run, [(c.item_id, c.quantity) for c in taken])
     return run
 
 
@@ -145,6 +155,7 @@ def seed_events(
     AssemblyConsumption.objects.bulk_create(
         AssemblyConsumption(run=r, event_id=r.event_id, item=items[0], quantity=1) for r in runs
     )
+    totals.recount([e.pk for e in events])
     if bundles:
         Delivery.objects.bulk_create(
             Delivery(event=e, bundle=bundles[0], recipient=f"r{n}", status=status)

@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
-from events_app.models import ProductionRun
 from events_app.progress import EventFigures
 from events_app.selectors import event_detail, figures_for_events, list_events, read_snapshot
 from tests.events_app import builders as b
@@ -73,9 +72,7 @@ def _write_pair(events, items, n: int) -> None:
     what = items[n % 2]
     with transaction.atomic():
         for ev in (a, bb):
-            ProductionRun.objects.create(
-                event=ev, item=what, batches=1 + n % 3, actual_yield=(1 + n % 3) * 12
-            )
+            b.production_run(ev, what, 1 + n % 3, actual_yield=(1 + n % 3) * 12)
 
 
 def _produced(figures: EventFigures) -> int:
@@ -210,7 +207,7 @@ def test_a_writer_sees_its_own_uncommitted_runs_and_nobody_else_does(pair):
 
     def writer() -> None:
         with transaction.atomic():
-            ProductionRun.objects.create(event=a, item=items[0], batches=40, actual_yield=480)
+            b.production_run(a, items[0], 40, actual_yield=480)
             seen["list"] = _produced(list_events(community, when="all").events[0].figures)
             seen["detail"] = event_detail(community, a.pk).figures.production
             seen["figures"] = figures_for_events([a.pk])[a.pk].production_summary.complete

@@ -3,6 +3,7 @@ cursor pages, and the caller's own transaction."""
 
 from __future__ import annotations
 
+import gc
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from django.core import signing
 from django.db import transaction
 
 from communities.errors import InvalidInput, NotFound
+from events_app import selectors
 from events_app.selectors import event_detail, list_events
 from tests.events_app import builders as b
 from tests.factories import CommunityFactory
@@ -153,3 +155,35 @@ def test_a_caller_in_its_own_transaction_sees_its_own_uncommitted_runs(community
         assert listed.figures.production[0].produced_batches == 2
         transaction.set_rollback(True)
     assert not event_detail(community, ev.pk).figures.complete
+
+
+def test_building_figures_pauses_the_collector_and_restores_it_as_found(calendar, monkeypatch):
+    """The figures are built with the cyclic collector held off (docs/benchmarks.md); after a
+    read, and after a read that failed, the collector is as the caller left it."""
+    seen: list[bool] = []
+    real_rows = selectors.figure_rows
+
+    def spying_rows(ids):
+        seen.append(gc.isenabled())
+        return real_rows(ids)
+
+    monkeypatch.setattr(selectors, "figure_rows", spying_rows)
+    assert gc.isenabled()
+    assert len(list_events(calendar, when="all").events) == 4
+    assert seen == [False]
+    assert gc.isenabled()
+
+    gc.disable()
+    try:
+        list_events(calendar, when="all")
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
+
+    def failing_rows(ids):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(selectors, "figure_rows", failing_rows)
+    with pytest.raises(RuntimeError):
+        selectors.figures_for_events([1])
+    assert gc.isenabled()
