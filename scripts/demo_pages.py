@@ -139,6 +139,7 @@ def seed_showcase() -> None:
     for i, voter in enumerate(["ann", "bo", "chloe", "dev", "eli"]):
         voting.cast_vote(demo, voter=f"viewer:{voter}", option=1 + i % 2)
     seed_demo_event(demo)
+    seed_demo_board(demo)
     seed_community("big-tree", name="Two Hundred Nodes", tree=generated_tree(200))
     seed_community("backstage", name="Backstage (private)", visibility="private")
     for suffix in ("", "-phone"):
@@ -150,6 +151,31 @@ def seed_showcase() -> None:
     set_membership(community=demo, user=streamer, role=Role.OWNER)
     create_api_token(community=demo, name="chat bot", scopes=["ingest", "vote"])
     create_overlay_key(community=demo, name="OBS main scene")
+
+
+def seed_demo_board(community: Any) -> None:
+    """A few proposals on the board, as the generate_proposals job and moderators leave them."""
+    from jobs.suggestions_models import Proposal
+
+    cards = {
+        "new": [("Lurk counter on the overlay", 4, 0.58), ("Emote wall for subs", 3, 0.47)],
+        "shortlisted": [("Speedrun Sunday", 7, 0.74)],
+        "accepted": [("Community cookbook", 9, 0.81), ("Chat-picked game night", 6, 0.69)],
+        "rejected": [("Delete the tree", 1, 0.22)],
+    }
+    for column, rows in cards.items():
+        for position, (title, supporters, confidence) in enumerate(rows):
+            Proposal.objects.create(
+                community=community,
+                column=column,
+                position=position,
+                title=title,
+                summary=f"{supporters} viewers asked for this: “{title.lower()}”.",
+                supporters=supporters,
+                suggestion_count=supporters + 2,
+                confidence=confidence,
+                sample_quotes=[{"text": f"pls add {title.lower()}!!", "by": "ann"}],
+            )
 
 
 def seed_demo_event(community: Any) -> Any:

@@ -1,6 +1,7 @@
 """The streamer's pages for scripts/screenshots.py: the OBS overlay (1920×1080, shown over a
 dark checkerboard so its transparency is visible, with an unlock being celebrated) and the
-moderator console (1920×1080 and phone size), signed in as the demo's owner."""
+moderator console (1920×1080 and phone size; its events, jobs — a self-test running — and board
+sections too), signed in as the demo's owner."""
 
 from __future__ import annotations
 
@@ -59,6 +60,24 @@ def shoot_streamer_pages(base_url: str, out: Path, chromium: str) -> list[Path]:
             page.wait_for_selector("#conn[data-state='live']")
             page.wait_for_selector("#nodes tr[data-key]")
             save(page, f"console-{size}")
+            jobs = page.get_by_test_id("jobs")
+            jobs.get_by_label("Start a job").select_option("selftest")
+            jobs.locator("#jp-units").fill("400")
+            jobs.locator("#jp-delay_ms").fill("100")
+            jobs.get_by_role("button", name="Start job").click()
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('[data-testid=jobs] [role=progressbar]')]"
+                ".some(b => Number(b.getAttribute('aria-valuenow')) >= 20)",
+                timeout=60_000,
+            )
+            for section, name in (
+                ("console-events", "events"),
+                ("jobs", "jobs"),
+                ("board", "board"),
+            ):
+                page.get_by_test_id(section).scroll_into_view_if_needed()
+                save(page, f"console-{name}-{size}")
+            page.evaluate("window.scrollTo(0, 0)")
             if size == "desktop":
                 save(page, "console-full-desktop", full=True)
                 page.get_by_role("button", name="Relock Emote Slots").click()
