@@ -128,8 +128,8 @@ def cmd_publish(args: argparse.Namespace) -> dict[str, Any]:
         "updates": len(write_ms),
         "progress_events": published[0],
         "elapsed_s": round(time.perf_counter() - start, 2),
-        "write_p50_ms": round(percentile(write_ms, 0.5) or 0, 2),
-        "write_p99_ms": round(percentile(write_ms, 0.99) or 0, 2),
+        "write_p50_ms": round(percentile(write_ms, 50) or 0, 2),
+        "write_p99_ms": round(percentile(write_ms, 99) or 0, 2),
         "behind_schedule_max_ms": round(max(late_ms or [0.0]), 1),
     }
 
@@ -248,9 +248,9 @@ async def run_clients(args: argparse.Namespace) -> None:
                 "terminal_lost": args.clients * args.jobs - terminal,
                 "connections": len(listeners),
                 "versions_backwards": sum(listener.backwards for listener in listeners),
-                "p50_ms": _round(percentile(latencies, 0.5)),
-                "p95_ms": _round(percentile(latencies, 0.95)),
-                "p99_ms": _round(percentile(latencies, 0.99)),
+                "p50_ms": _round(percentile(latencies, 50)),
+                "p95_ms": _round(percentile(latencies, 95)),
+                "p99_ms": _round(percentile(latencies, 99)),
                 "max_ms": _round(latencies[-1] if latencies else None),
             }
         ),
