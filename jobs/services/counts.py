@@ -12,6 +12,7 @@ keeps are the ones the ORM version kept, and `tests/jobs/test_transitions.py` ho
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from django.db import connection
 
@@ -20,23 +21,29 @@ from jobs.models import Job, Status
 
 _FIELDS = [str(field.column) for field in Job._meta.concrete_fields]
 
+# How a count treats its progress event:
+# - "quiet": the count matches only while an event left within the coalescing interval; it
+#   publishes nothing and leaves the coalescing marks alone;
+# - "hold": the count is written whatever the interval, its event is left for a later count
+#   or the heartbeat (the stream was busy);
+# - "publish": the count also takes the event when it is due (the caller holds the stream lock
+#   and publishes it).
+Mode = Literal["quiet", "hold", "publish"]
 
-def _statement(*, quiet: bool) -> str:
-    """`quiet`: matches only while a progress event left within the coalescing interval (the
-    count publishes nothing and leaves the coalescing marks alone). Otherwise the count also
-    takes the event when it is due: the caller holds the stream lock and publishes it."""
+
+def _statement(mode: Mode) -> str:
     q = connection.ops.quote_name
     table, community = q(Job._meta.db_table), q(Community._meta.db_table)
     due = f"({q('progress_published_at')} IS NULL OR {q('progress_published_at')} <= %(due)s)"
     marks = (
         ""
-        if quiet
+        if mode != "publish"
         else f""", {q("progress_published_at")} = CASE WHEN {due} THEN %(now)s
                   ELSE {q("progress_published_at")} END,
               {q("published_version")} = CASE WHEN {due} THEN {q("version")} + 1
                   ELSE {q("published_version")} END"""
     )
-    only_quiet = f"AND {q('progress_published_at')} > %(due)s" if quiet else ""
+    only_quiet = f"AND {q('progress_published_at')} > %(due)s" if mode == "quiet" else ""
     returning = ", ".join(f"{table}.{q(column)}" for column in _FIELDS)
     # Only identifiers from the model's meta (quoted) go into the text; values are parameters.
     return f"""
@@ -53,7 +60,7 @@ def _statement(*, quiet: bool) -> str:
     """  # noqa: S608
 
 
-_SQL: dict[tuple[str, bool], str] = {}
+_SQL: dict[tuple[str, Mode], str] = {}
 
 
 def record_count(
@@ -65,14 +72,14 @@ def record_count(
     message: str,
     now: datetime,
     due: datetime,
-    quiet: bool,
+    mode: Mode,
 ) -> Job | None:
     """Writes `current` units of `stage` if the run still owns the running, uncancelled job, the
     stage is the current one and `current` is neither backwards nor beyond the total; returns
     the row as written (its `community` holds the slug only), or None if nothing matched."""
-    key = (connection.vendor, quiet)
+    key = (connection.vendor, mode)
     if key not in _SQL:
-        _SQL[key] = _statement(quiet=quiet)
+        _SQL[key] = _statement(mode)
     adapt = connection.ops.adapt_datetimefield_value
     params = {
         "id": Job._meta.get_field("id").get_db_prep_value(job_id, connection),

@@ -93,6 +93,7 @@ def cmd_publish(args: argparse.Namespace) -> dict[str, Any]:
     published = [0]
     lock = threading.Lock()
     start = time.perf_counter() + 0.2
+    cpu_start = time.process_time()
 
     def drive(mine: list[Any]) -> None:
         try:
@@ -128,6 +129,7 @@ def cmd_publish(args: argparse.Namespace) -> dict[str, Any]:
         "updates": len(write_ms),
         "progress_events": published[0],
         "elapsed_s": round(time.perf_counter() - start, 2),
+        "cpu_ms_per_update": round((time.process_time() - cpu_start) * 1000 / len(write_ms), 3),
         "write_p50_ms": round(percentile(write_ms, 50) or 0, 2),
         "write_p99_ms": round(percentile(write_ms, 99) or 0, 2),
         "behind_schedule_max_ms": round(max(late_ms or [0.0]), 1),
@@ -335,15 +337,23 @@ def run_jobs(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
         stop(server)
     updates = sum(p["updates"] for p in published)
     events = sum(p["progress_events"] for p in published) + args.jobs  # + terminal events
+    elapsed = max(p["elapsed_s"] for p in published)
     return {
         "jobs": args.jobs,
         "rate_per_job": args.rate,
         "communities": args.communities,
         "clients": args.clients,
         "connected": connected["connected"],
+        "publishers": args.publishers,
         "updates": updates,
+        "updates_per_s": round(updates / elapsed, 1),
+        "intended_updates_per_s": args.jobs * args.rate,
+        "elapsed_s": elapsed,
         "events": events,
-        "events_per_s": round(events / args.seconds, 1),
+        "events_per_s": round(events / elapsed, 1),
+        "publisher_cpu_ms_per_update": round(
+            sum(p["cpu_ms_per_update"] * p["updates"] for p in published) / updates, 3
+        ),
         "publisher_behind_max_ms": max(p["behind_schedule_max_ms"] for p in published),
         "write_p50_ms": max(p["write_p50_ms"] for p in published),
         "write_p99_ms": max(p["write_p99_ms"] for p in published),
@@ -376,7 +386,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=20, help="listeners per community")
     parser.add_argument("--communities", type=int, default=1, help="jobs spread over these")
-    parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
+    # One writer thread per process by default, as Celery's prefork workers run jobs: threads
+    # of one process holding the stream lock would wait for each other's GIL while holding it.
+    parser.add_argument("--publishers", type=int, default=10, help="publisher processes")
     parser.add_argument("--threads", type=int, default=10, help="writer threads in all")
     parser.add_argument("--max-wait", type=float, default=60.0)
     parser.add_argument("--no-reference", action="store_true")

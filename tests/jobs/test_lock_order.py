@@ -15,7 +15,7 @@ from django.db import transaction
 
 from jobs.models import Job
 from jobs.services import progress
-from realtime import publish
+from realtime import lock_stream, publish
 from realtime.models import OutboxEvent
 from tests.progression.concurrency_helpers import run_concurrently
 
@@ -78,3 +78,39 @@ def test_a_stage_publishing_then_checkpointing_never_deadlocks_with_counts_and_h
     ]
     assert versions == sorted(versions) and len(set(versions)) == len(versions)
     assert Job.objects.get(pk=job.pk).version >= versions[-1]
+
+
+def test_a_due_count_does_not_queue_behind_a_busy_stream_its_event_waits_instead(
+    community, start_job, claimed, settings, job_events
+):
+    settings.JOBS_PROGRESS_EVENT_INTERVAL_MS = 0  # every count is due
+    job = start_job(community, params={"units": UNITS})
+    run = claimed(job)
+    progress.begin_stage(run, "counting", UNITS)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_stream() -> None:
+        with transaction.atomic():
+            lock_stream(community.pk)
+            held.set()
+            release.wait(timeout=30)
+
+    def count_while_held() -> tuple[bool, float]:
+        assert held.wait(timeout=30)
+        try:
+            started = time.monotonic()
+            published = progress.advance(run, "counting", 3, "while the stream is busy")
+            return published, time.monotonic() - started
+        finally:
+            release.set()
+
+    holder, counter = run_concurrently([hold_the_stream, count_while_held])
+
+    assert holder.error is None and counter.error is None
+    published, waited = counter.value
+    assert published is False and waited < 5  # it did not wait for the holder's commit
+    job.refresh_from_db()
+    assert (job.current, job.message) == (3, "while the stream is busy")
+    assert job_events(community)[-1][1]["current"] == 0  # the event waits
+    assert progress.advance(run, "counting", 4) is True  # and leaves with the next count
+    assert job_events(community)[-1][1]["current"] == 4
