@@ -2,7 +2,7 @@
 through the real advance service, watched by SSE clients on the `jobs` topic.
 
     flock /tmp/bench.lock python -m scripts.bench.jobs_progress --jobs 50 --rate 10 \
-        --seconds 20 --clients 20
+        --seconds 20 --clients 4 --communities 50
 
 One invocation:
  1. database `progression_bench_jobs` (dropped, recreated, migrated), Redis db 3 (flushed; `--redis-url` to change);
@@ -12,11 +12,13 @@ One invocation:
     token in the header) on /api/communities/<slug>/stream?topics=jobs;
  5. `--publishers` publisher processes (this file's `publish` mode) claim the jobs like a
     runner and call `jobs.services.progress.advance` for each job `rate` times a second on an
-    absolute schedule (threads, each driving several jobs), then `complete` each job. The
-    job's `message` carries `t`, the wall-clock time just before the write's transaction:
+    absolute schedule (`--threads` in all, one per process by default, each driving several
+    jobs), then `complete` each job; they report the updates/s reached and their CPU per
+    update. The job's `message` carries `t`, the wall-clock time just before the write:
     receive time - t is the whole path (conditional UPDATE, coalescing, outbox, commit, fan-out
     over Redis, server hub, client socket). Coalescing lets at most one `progressed` per job
-    per 200 ms out, so about half the updates become events;
+    per 200 ms out, so about half the updates become events when the schedule is kept (more
+    when the publishers fall behind, fewer when the community's stream is busy);
  6. each client waits for every job's terminal event; lost terminal states = jobs × clients -
     terminal events received;
  7. the reference: scripts/bench/stream.py with the same clients, at the rate of events the
