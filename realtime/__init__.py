@@ -23,3 +23,12 @@ def lock_stream(community_id: int) -> None:
     from realtime.services import _lock_stream
 
     _lock_stream(community_id)
+
+
+def try_lock_stream(community_id: int) -> bool:
+    """Takes the community's stream lock if no other transaction holds it, without waiting:
+    False if one does. For a writer whose event may wait for a later one (a coalesced
+    progress event): rather than queue behind the stream, it writes without publishing."""
+    from realtime.services import _try_lock_stream
+
+    return _try_lock_stream(community_id)

@@ -90,6 +90,16 @@ def _lock_stream(community_id: int) -> Stream:
     return stream
 
 
+def _try_lock_stream(community_id: int) -> bool:
+    locked = Stream.objects.select_for_update(skip_locked=True).filter(pk=community_id)
+    if locked.values_list("pk", flat=True).first() is not None:
+        return True
+    if Stream.objects.filter(pk=community_id).exists():
+        return False  # another transaction holds it
+    _lock_stream(community_id)
+    return True
+
+
 def stream_message(row: OutboxEvent, community_slug: str) -> dict[str, Any]:
     """The channel-layer message for one event: the envelope pre-serialised once for everyone."""
     envelope = build_envelope(

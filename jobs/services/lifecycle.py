@@ -23,6 +23,7 @@ from jobs.kinds import KINDS
 from jobs.models import Job, Status
 from jobs.services.progress import Run
 from jobs.services.writes import lock_stream_of, written
+from realtime import lock_stream
 
 logger = logging.getLogger(__name__)
 
@@ -113,14 +114,20 @@ def claim_run(job_id: str, attempt: int, runner: str) -> Run | None:
         return None
     job = written(job_id, events.JOB_PROGRESSED)
     logger.info("job %s kind=%s attempt=%s running on %s", job_id, job.kind, attempt, runner)
-    return Run(job_id=job_id, kind_name=job.kind, runner=runner, attempt=attempt)
+    return Run(
+        job_id=job_id,
+        kind_name=job.kind,
+        runner=runner,
+        attempt=attempt,
+        community_id=job.community_id,
+    )
 
 
 @transaction.atomic
 def request_cancel(job: Job) -> Job:
     """A queued job is cancelled at once; a running one gets the flag and its pipeline stops at
     its next unit of work (`JobCancelled`). Asking twice is harmless; a finished job is 409."""
-    lock_stream_of(str(job.pk))
+    lock_stream(job.community_id)
     now = timezone.now()
     if Job.objects.filter(pk=job.pk, status=Status.QUEUED).update(
         status=Status.CANCELLED,
@@ -146,7 +153,7 @@ def request_cancel(job: Job) -> Job:
 def retry_job(job: Job) -> Job:
     """A failed or cancelled job runs again as the same job, attempt + 1, resuming after its
     last finished stage (its checkpoints are kept) with a fresh budget of automatic re-queues."""
-    lock_stream_of(str(job.pk))
+    lock_stream(job.community_id)
     if not Job.objects.filter(pk=job.pk, status__in=[Status.FAILED, Status.CANCELLED]).update(
         status=Status.QUEUED,
         attempt=F("attempt") + 1,

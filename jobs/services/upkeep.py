@@ -14,7 +14,8 @@ from django.utils import timezone
 from jobs import events
 from jobs.models import TERMINAL, Job, Status
 from jobs.services.lifecycle import enqueue_on_commit
-from jobs.services.writes import lock_stream_of, written
+from jobs.services.writes import written
+from realtime import lock_stream
 
 logger = logging.getLogger(__name__)
 BATCH = 200
@@ -51,7 +52,7 @@ def reap_stale_jobs() -> Reaped:
 
 @transaction.atomic(durable=True)
 def _reap_one(job: Job, cutoff: datetime) -> str | None:
-    lock_stream_of(str(job.pk))  # one lock order with the pipelines (writes.lock_stream_of)
+    lock_stream(job.community_id)  # one lock order: stream, then job (see jobs.services.writes)
     mine = Job.objects.filter(
         pk=job.pk, status=Status.RUNNING, runner=job.runner, heartbeat_at__lt=cutoff
     )

@@ -1,5 +1,18 @@
 """What follows every write of a job, in the writer's transaction: the event (if any) into the
-outbox, and the new state into the progress cache once the transaction commits."""
+outbox, and the new state into the progress cache once the transaction commits.
+
+One lock order for every job write that publishes: the community's stream row first
+(`realtime.lock_stream`), the job row after. A pipeline stage publishes (board cards) and then
+records its checkpoint on the job row in one transaction; a heartbeat, a cancel or the reaper
+used to write the job row first and publish after: two writers taking the two locks in
+opposite orders deadlocked. So a write that publishes (or may: a count whose event is due)
+takes the stream lock before it touches the job row, with the community id the run or the job
+it was given carries (no query for it). A write that publishes nothing and is its own
+transaction (a count inside the coalescing interval, the heartbeat itself) is one statement on
+the job row alone: it may wait for that row, but holds nothing anyone else waits for while it
+does, so it cannot close a cycle and takes no stream lock. `tests/jobs/test_lock_order.py`
+races both kinds of writer against a stage's checkpoint on PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +25,7 @@ from realtime import lock_stream, publish
 
 
 def lock_stream_of(job_id: str) -> None:
-    """Every transaction that writes a job row and may publish takes the community's stream
-    lock first. A pipeline stage publishes (board cards) and then records its checkpoint on the
-    job row; a heartbeat, a cancel or the reaper wrote the job row and then published: two
-    writers taking the two locks in opposite orders deadlocked. Stream first, job after, always.
-    """
+    """The stream lock for a writer that has only the job's id (a claim: once per run)."""
     community_id = Job.objects.filter(pk=job_id).values_list("community_id", flat=True).first()
     if community_id is not None:
         lock_stream(community_id)

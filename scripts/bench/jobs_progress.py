@@ -2,7 +2,7 @@
 through the real advance service, watched by SSE clients on the `jobs` topic.
 
     flock /tmp/bench.lock python -m scripts.bench.jobs_progress --jobs 50 --rate 10 \
-        --seconds 20 --clients 20
+        --seconds 20 --clients 4 --communities 50
 
 One invocation:
  1. database `progression_bench_jobs` (dropped, recreated, migrated), Redis db 3 (flushed; `--redis-url` to change);
@@ -12,11 +12,13 @@ One invocation:
     token in the header) on /api/communities/<slug>/stream?topics=jobs;
  5. `--publishers` publisher processes (this file's `publish` mode) claim the jobs like a
     runner and call `jobs.services.progress.advance` for each job `rate` times a second on an
-    absolute schedule (threads, each driving several jobs), then `complete` each job. The
-    job's `message` carries `t`, the wall-clock time just before the write's transaction:
+    absolute schedule (`--threads` in all, one per process by default, each driving several
+    jobs), then `complete` each job; they report the updates/s reached and their CPU per
+    update. The job's `message` carries `t`, the wall-clock time just before the write:
     receive time - t is the whole path (conditional UPDATE, coalescing, outbox, commit, fan-out
     over Redis, server hub, client socket). Coalescing lets at most one `progressed` per job
-    per 200 ms out, so about half the updates become events;
+    per 200 ms out, so about half the updates become events when the schedule is kept (more
+    when the publishers fall behind, fewer when the community's stream is busy);
  6. each client waits for every job's terminal event; lost terminal states = jobs × clients -
     terminal events received;
  7. the reference: scripts/bench/stream.py with the same clients, at the rate of events the
@@ -93,6 +95,7 @@ def cmd_publish(args: argparse.Namespace) -> dict[str, Any]:
     published = [0]
     lock = threading.Lock()
     start = time.perf_counter() + 0.2
+    cpu_start = time.process_time()
 
     def drive(mine: list[Any]) -> None:
         try:
@@ -128,8 +131,9 @@ def cmd_publish(args: argparse.Namespace) -> dict[str, Any]:
         "updates": len(write_ms),
         "progress_events": published[0],
         "elapsed_s": round(time.perf_counter() - start, 2),
-        "write_p50_ms": round(percentile(write_ms, 0.5) or 0, 2),
-        "write_p99_ms": round(percentile(write_ms, 0.99) or 0, 2),
+        "cpu_ms_per_update": round((time.process_time() - cpu_start) * 1000 / len(write_ms), 3),
+        "write_p50_ms": round(percentile(write_ms, 50) or 0, 2),
+        "write_p99_ms": round(percentile(write_ms, 99) or 0, 2),
         "behind_schedule_max_ms": round(max(late_ms or [0.0]), 1),
     }
 
@@ -248,9 +252,9 @@ async def run_clients(args: argparse.Namespace) -> None:
                 "terminal_lost": args.clients * args.jobs - terminal,
                 "connections": len(listeners),
                 "versions_backwards": sum(listener.backwards for listener in listeners),
-                "p50_ms": _round(percentile(latencies, 0.5)),
-                "p95_ms": _round(percentile(latencies, 0.95)),
-                "p99_ms": _round(percentile(latencies, 0.99)),
+                "p50_ms": _round(percentile(latencies, 50)),
+                "p95_ms": _round(percentile(latencies, 95)),
+                "p99_ms": _round(percentile(latencies, 99)),
                 "max_ms": _round(latencies[-1] if latencies else None),
             }
         ),
@@ -335,15 +339,23 @@ def run_jobs(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
         stop(server)
     updates = sum(p["updates"] for p in published)
     events = sum(p["progress_events"] for p in published) + args.jobs  # + terminal events
+    elapsed = max(p["elapsed_s"] for p in published)
     return {
         "jobs": args.jobs,
         "rate_per_job": args.rate,
         "communities": args.communities,
         "clients": args.clients,
         "connected": connected["connected"],
+        "publishers": args.publishers,
         "updates": updates,
+        "updates_per_s": round(updates / elapsed, 1),
+        "intended_updates_per_s": args.jobs * args.rate,
+        "elapsed_s": elapsed,
         "events": events,
-        "events_per_s": round(events / args.seconds, 1),
+        "events_per_s": round(events / elapsed, 1),
+        "publisher_cpu_ms_per_update": round(
+            sum(p["cpu_ms_per_update"] * p["updates"] for p in published) / updates, 3
+        ),
         "publisher_behind_max_ms": max(p["behind_schedule_max_ms"] for p in published),
         "write_p50_ms": max(p["write_p50_ms"] for p in published),
         "write_p99_ms": max(p["write_p99_ms"] for p in published),
@@ -376,7 +388,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=20, help="listeners per community")
     parser.add_argument("--communities", type=int, default=1, help="jobs spread over these")
-    parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
+    # One writer thread per process by default, as Celery's prefork workers run jobs: threads
+    # of one process holding the stream lock would wait for each other's GIL while holding it.
+    parser.add_argument("--publishers", type=int, default=10, help="publisher processes")
     parser.add_argument("--threads", type=int, default=10, help="writer threads in all")
     parser.add_argument("--max-wait", type=float, default=60.0)
     parser.add_argument("--no-reference", action="store_true")

@@ -3,7 +3,8 @@ point 10): a worker killed with SIGKILL in the middle of a `selftest` stage; the
 re-queues the job; a new worker resumes it at its last finished stage; it succeeds once and
 each unit's row exists once. Meanwhile an SSE client (a member's read token) sees progress
 that never goes back, ending in the terminal state, and a new client (a page reload) gets the
-current progress at once from `GET .../jobs/<id>`.
+current progress at once from `GET .../jobs/<id>` and `GET .../jobs`, while the job runs and
+while nobody runs it.
 """
 
 from __future__ import annotations
@@ -129,6 +130,29 @@ def test_a_worker_killed_mid_stage_then_the_job_resumes_and_succeeds_once(
         30,
         f"the job to be well into counting; worker log:\n{doomed.log()[-3000:]}",
     )
+    # A new client (a page reload) while the worker counts: its first reads show the
+    # progress as it is now, from the cache (the detail) and the rows (the list).
+    before = current()
+    detail, listing = (
+        httpx.get(
+            f"{web.base_url}/api/communities/{community.slug}/{path}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+            trust_env=False,
+        )
+        for path in (f"jobs/{job_id}", "jobs")
+    )
+    after = current()
+    assert detail.status_code == 200 and listing.status_code == 200, (detail.text, listing.text)
+    live = detail.json()
+    listed = next(item for item in listing.json()["items"] if item["id"] == job_id)
+    for seen in (live, listed):
+        assert seen["status"] == "running" and seen["stage"] == "counting", seen
+        # The cache is written just after each count commits: at most one write behind.
+        assert before.version - 1 <= seen["version"] <= after.version, (before.version, seen)
+        assert before.current - 1 <= seen["current"] <= after.current and seen["current"] > 0
+    assert after.status == Status.RUNNING and after.current < UNITS, "the job ended too soon"
+
     doomed.popen.kill()  # SIGKILL: no shutdown, no ack, nothing written on the way out
     assert doomed.wait(10) == -9
     killed_at = current()
