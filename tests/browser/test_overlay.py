@@ -103,7 +103,7 @@ def test_a_private_overlay_works_with_its_key_and_stops_when_the_owner_revokes_i
     expect(console.locator("#conn")).to_have_attribute("data-state", "live", timeout=20_000)
 
     # The owner creates a key: its URL is shown once, with a copy button.
-    console.get_by_label("Name").last.fill("OBS main scene")
+    console.get_by_test_id("overlay-keys").get_by_label("Name").fill("OBS main scene")
     console.get_by_role("button", name="Create overlay key").click()
     secret_box = console.locator("#key-secret")
     expect(secret_box).to_be_visible()
