@@ -17,6 +17,7 @@ from django.db.models import Prefetch
 
 from communities.errors import NotFound
 from communities.models import Community
+from events_app.manage_out import run_record
 from events_app.models import (
     AssemblyConsumption,
     AssemblyRun,
@@ -85,38 +86,12 @@ def _require_event(community: Community, event_id: int) -> None:
         raise NotFound(f"No event {event_id} in {community.slug}.")
 
 
-def _run_common(run: ProductionRun | AssemblyRun) -> dict[str, Any]:
-    return {
-        "id": run.pk,
-        "event_id": run.event_id,
-        "recorded_by": run.recorded_by,
-        "recorded_at": run.recorded_at,
-        "client_run_id": run.client_run_id,
-        "voided_at": run.voided_at,
-        "void_reason": run.void_reason,
-    }
-
-
 def _production_row(run: ProductionRun) -> dict[str, Any]:
-    return {
-        **_run_common(run),
-        "kind": "production",
-        "item_id": run.item_id,
-        "name": run.item.name,
-        "batches": run.batches,
-        "actual_yield": run.actual_yield,
-    }
+    return {**run_record(run), "name": run.item.name}
 
 
 def _assembly_row(run: AssemblyRun) -> dict[str, Any]:
-    return {
-        **_run_common(run),
-        "kind": "assembly",
-        "bundle_id": run.bundle_id,
-        "name": run.bundle.name,
-        "quantity": run.quantity,
-        "consumed": {c.item.name: c.quantity for c in run.consumption.all()},
-    }
+    return {**run_record(run, run.consumption.all()), "name": run.bundle.name}
 
 
 def list_runs(community: Community, event_id: int, *, limit: int = DEFAULT_LIMIT) -> RecordPage:

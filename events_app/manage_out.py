@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from events_app.models import (
+    AssemblyConsumption,
     AssemblyRun,
     AssemblyTarget,
     Bundle,
@@ -44,7 +46,13 @@ def target_out(target: ProductionTarget | AssemblyTarget) -> dict[str, Any]:
     }
 
 
-def run_out(run: ProductionRun | AssemblyRun, *, created: bool = False) -> dict[str, Any]:
+def run_record(
+    run: ProductionRun | AssemblyRun, consumption: Iterable[AssemblyConsumption] | None = None
+) -> dict[str, Any]:
+    """What every view of a run shows (the recording's answer, the event's run list).
+
+    `consumption`: an assembly run's rows with their items when the caller prefetched them;
+    otherwise they are read here (one query)."""
     common = {
         "id": run.pk,
         "event_id": run.event_id,
@@ -53,7 +61,6 @@ def run_out(run: ProductionRun | AssemblyRun, *, created: bool = False) -> dict[
         "client_run_id": run.client_run_id,
         "voided_at": run.voided_at,
         "void_reason": run.void_reason,
-        "created": created,
     }
     if isinstance(run, ProductionRun):
         return {
@@ -63,14 +70,18 @@ def run_out(run: ProductionRun | AssemblyRun, *, created: bool = False) -> dict[
             "batches": run.batches,
             "actual_yield": run.actual_yield,
         }
-    consumed = {c.item.name: c.quantity for c in run.consumption.select_related("item")}
+    rows = run.consumption.select_related("item") if consumption is None else consumption
     return {
         **common,
         "kind": "assembly",
         "bundle_id": run.bundle_id,
         "quantity": run.quantity,
-        "consumed": consumed,
+        "consumed": {c.item.name: c.quantity for c in rows},
     }
+
+
+def run_out(run: ProductionRun | AssemblyRun, *, created: bool = False) -> dict[str, Any]:
+    return {**run_record(run), "created": created}
 
 
 def delivery_out(delivery: Delivery) -> dict[str, Any]:

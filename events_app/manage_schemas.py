@@ -183,7 +183,9 @@ class TargetOut(Schema):
     completed_at: datetime | None
 
 
-class RunOut(Schema):
+class RunFields(Schema):
+    """What every view of a run shows (`manage_out.run_record`)."""
+
     id: int
     event_id: int
     kind: Literal["production", "assembly"]
@@ -198,6 +200,9 @@ class RunOut(Schema):
     client_run_id: str
     voided_at: datetime | None
     void_reason: str
+
+
+class RunOut(RunFields):
     created: bool = Field(description="false: a retry of an earlier run, returned as it was")
 
 
@@ -227,24 +232,10 @@ class BundleListOut(Schema):
     bundles: list[BundleOut]
 
 
-class RunRowOut(Schema):
+class RunRowOut(RunFields):
     """A run as the event's run list shows it: `name` is its item's or bundle's."""
 
-    id: int
-    event_id: int
-    kind: Literal["production", "assembly"]
     name: str
-    item_id: int | None = None
-    bundle_id: int | None = None
-    batches: int | None = None
-    actual_yield: int | None = None
-    quantity: int | None = None
-    consumed: dict[str, int] | None = Field(default=None, description="item name → quantity")
-    recorded_by: str
-    recorded_at: datetime
-    client_run_id: str
-    voided_at: datetime | None
-    void_reason: str
 
 
 class RunListOut(Schema):
