@@ -16,7 +16,7 @@ from communities.selectors import get_community
 from config.schemas import READ_ERRORS, WRITE_ERRORS, errors
 from jobs import selectors, services
 from jobs.events import job_payload
-from jobs.schemas import JobIn, JobOut, JobPage, StatusName
+from jobs.schemas import JobIn, JobKindList, JobOut, JobPage, StatusName
 
 router = Router(tags=["jobs"])
 _WRITE = errors(WRITE_ERRORS)
@@ -74,6 +74,16 @@ def get_jobs(
         "limit": limit,
         "offset": offset,
     }
+
+
+@router.get(
+    "/{slug}/job-kinds",
+    response={200: JobKindList, **_READ},
+    summary="Members: the kinds of job, their stages and their parameters (for a start form)",
+)
+def get_job_kinds(request: HttpRequest, slug: str) -> Any:
+    _community(request, slug, Action.READ_MEMBERS)
+    return {"kinds": selectors.job_kinds()}
 
 
 @router.get(

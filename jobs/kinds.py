@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -64,6 +64,7 @@ class JobKind:
     params: type[BaseModel]  # validates the parameters at creation (strict, extra="forbid")
     run: Callable[[JobContext], dict[str, Any]]  # returns the job's result (JSON)
     description: str = ""
+    label: str = ""  # what a moderator reads ("Generate proposals"); the name otherwise
 
     def stage_names(self) -> tuple[str, ...]:
         return tuple(stage.name for stage in self.stages)
@@ -81,6 +82,29 @@ def register(kind: JobKind) -> JobKind:
         raise ValueError(f"{kind.name}: stages must be unique and end with {COMPLETE!r}")
     KINDS[kind.name] = kind
     return kind
+
+
+def describe_params(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """A kind's parameters as a form shows them (`GET …/job-kinds`), read off its pydantic model
+    so the console never keeps a second list: name, label (the field's title), help (its
+    description), type (`int`, or `ids` for a list of integers), bounds, default, required."""
+    described = []
+    for name, field in model.model_fields.items():
+        bounds = {type(m).__name__: m for m in field.metadata}
+        args = get_args(field.annotation) or (field.annotation,)
+        described.append(
+            {
+                "name": name,
+                "label": field.title or name.replace("_", " ").capitalize(),
+                "help": field.description or "",
+                "type": "ids" if any(get_origin(a) is list for a in args) else "int",
+                "min": getattr(bounds.get("Ge"), "ge", None),
+                "max": getattr(bounds.get("Le"), "le", None),
+                "default": None if field.is_required() else field.default,
+                "required": field.is_required(),
+            }
+        )
+    return described
 
 
 def overall_percent(kind: JobKind, stage: str, current: int, total: int) -> float:

@@ -60,3 +60,31 @@ class JobPage(Schema):
     count: int
     limit: int
     offset: int
+
+
+class JobKindStage(Schema):
+    name: str
+    weight: int
+
+
+class JobKindParam(Schema):
+    name: str
+    label: str
+    help: str
+    type: Literal["int", "ids"] = Field(description="ids: a list of integers")
+    min: int | None
+    max: int | None
+    default: Any
+    required: bool
+
+
+class JobKindOut(Schema):
+    kind: str
+    label: str
+    description: str
+    stages: list[JobKindStage]
+    params: list[JobKindParam]
+
+
+class JobKindList(Schema):
+    kinds: list[JobKindOut]

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from communities.models import Community
 from jobs.errors import JobNotFound
 from jobs.events import job_payload
+from jobs.kinds import KINDS, describe_params
 from jobs.models import Job
 from jobs.progress_cache import progress_cache
 
@@ -50,3 +51,18 @@ def list_jobs(community: Community, *, status: str | None, kind: str | None) -> 
     if kind:
         jobs = jobs.filter(kind=kind)
     return jobs.order_by("-created_at", "-pk")
+
+
+def job_kinds() -> list[dict[str, Any]]:
+    """Every kind a moderator may start, with its stages and its parameters' form (read off
+    the kind's declaration: the console keeps no list of its own)."""
+    return [
+        {
+            "kind": kind.name,
+            "label": kind.label or kind.name,
+            "description": kind.description,
+            "stages": [{"name": s.name, "weight": s.weight} for s in kind.stages],
+            "params": describe_params(kind.params),
+        }
+        for kind in sorted(KINDS.values(), key=lambda k: k.name)
+    ]

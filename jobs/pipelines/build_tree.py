@@ -31,9 +31,20 @@ from jobs.kinds import COMPLETE, JobContext, JobKind, Stage, register
 class BuildTreeParams(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    proposal_ids: list[int] | None = Field(default=None, max_length=1_000)
+    proposal_ids: list[int] | None = Field(
+        default=None,
+        max_length=1_000,
+        title="Only these cards (ids)",
+        description="Comma-separated card ids; empty: every accepted card not built yet.",
+    )
     # Pause per unit of work: lets a demonstration (or an end-to-end test) watch a stage.
-    unit_delay_ms: int = Field(default=0, ge=0, le=2_000)
+    unit_delay_ms: int = Field(
+        default=0,
+        ge=0,
+        le=2_000,
+        title="Pause per unit of work (ms)",
+        description="For demonstrations; 0 runs at full speed.",
+    )
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
@@ -111,5 +122,6 @@ KIND = register(
         params=BuildTreeParams,
         run=run,
         description="Turns accepted proposals into nodes of the tree.",
+        label="Build tree",
     )
 )

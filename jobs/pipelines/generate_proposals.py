@@ -44,9 +44,21 @@ REPORTS_PER_STAGE = 200  # advance (a database write) at most this often per sta
 class GenerateProposalsParams(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    max_suggestions: int | None = Field(default=None, ge=1, le=100_000)
+    max_suggestions: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        title="Most suggestions to read",
+        description="Empty: the server's limit.",
+    )
     # Pause per unit of work: lets a demonstration (or an end-to-end test) watch a stage.
-    unit_delay_ms: int = Field(default=0, ge=0, le=2_000)
+    unit_delay_ms: int = Field(
+        default=0,
+        ge=0,
+        le=2_000,
+        title="Pause per unit of work (ms)",
+        description="For demonstrations; 0 runs at full speed.",
+    )
 
 
 class Reporter:
@@ -232,5 +244,6 @@ KIND = register(
         params=GenerateProposalsParams,
         run=run,
         description="Groups viewers' pending suggestions into proposals on the board.",
+        label="Generate proposals",
     )
 )

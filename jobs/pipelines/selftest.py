@@ -21,9 +21,15 @@ from jobs.models import SelftestUnit
 class SelftestParams(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    units: int = Field(default=20, ge=1, le=10_000)
-    delay_ms: int = Field(default=0, ge=0, le=5_000)
-    fail_at: int | None = Field(default=None, ge=1, le=10_000)
+    units: int = Field(default=20, ge=1, le=10_000, title="Units")
+    delay_ms: int = Field(default=0, ge=0, le=5_000, title="Pause per unit (ms)")
+    fail_at: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        title="Fail at unit",
+        description="Empty: never. To see a failure end to end.",
+    )
 
 
 class SelftestFailure(RuntimeError):
@@ -87,5 +93,6 @@ KIND = register(
         params=SelftestParams,
         run=run,
         description="Smoke test of the job machinery: counts units, one row per unit.",
+        label="Self-test",
     )
 )

@@ -20,40 +20,17 @@
   var me = section.dataset.user || '';
   var SHOWN = 30; // rows at most: the running and queued ones, then the most recent
 
-  // The kinds a moderator may start and the form for their parameters. The API validates
-  // (strict pydantic models in jobs/pipelines/*); these are only the inputs and their hints.
-  var KINDS = {
-    generate_proposals: {
-      label: 'Generate proposals',
-      help: 'Turns viewers\u2019 pending suggestions into cards on the proposals board.',
-      params: [
-        { name: 'max_suggestions', label: 'Most suggestions to read', type: 'int', min: 1, max: 100000,
-          help: 'Empty: the server\u2019s limit.' },
-        { name: 'unit_delay_ms', label: 'Pause per unit of work (ms)', type: 'int', min: 0, max: 2000,
-          help: 'For demonstrations; 0 runs at full speed.' },
-      ],
-    },
-    build_tree: {
-      label: 'Build tree',
-      help: 'Turns the accepted cards into nodes of the tree.',
-      params: [
-        { name: 'proposal_ids', label: 'Only these cards (ids)', type: 'ids',
-          help: 'Comma-separated card ids; empty: every accepted card not built yet.' },
-        { name: 'unit_delay_ms', label: 'Pause per unit of work (ms)', type: 'int', min: 0, max: 2000,
-          help: 'For demonstrations; 0 runs at full speed.' },
-      ],
-    },
-    selftest: {
-      label: 'Self-test',
-      help: 'A smoke test of the job machinery: counts units, one database row each.',
-      params: [
-        { name: 'units', label: 'Units', type: 'int', min: 1, max: 10000, placeholder: '20' },
-        { name: 'delay_ms', label: 'Pause per unit (ms)', type: 'int', min: 0, max: 5000, placeholder: '0' },
-        { name: 'fail_at', label: 'Fail at unit', type: 'int', min: 1, max: 10000,
-          help: 'Empty: never. To see a failure end to end.' },
-      ],
-    },
-  };
+  // The kinds a moderator may start and the form for their parameters come from the API
+  // (`GET …/job-kinds`, read off each kind's declaration in jobs/pipelines/*): the page keeps no
+  // list of its own. The API validates what is sent and refuses by field.
+  var KINDS = {};
+  var kindsReady = PH.api(C.base + '/job-kinds').then(function (body) {
+    (body.kinds || []).forEach(function (k) {
+      KINDS[k.kind] = { label: k.label, help: k.description, params: k.params };
+      kindSelect.appendChild(el('option', { value: k.kind, text: k.label }));
+    });
+    renderParams();
+  }).catch(function (e) { form.querySelector('[data-for="job"]').textContent = C.errorText(e); });
   var STATUS = {
     queued: ['Queued', ''], running: ['Running', 'badge-accent'], succeeded: ['Succeeded', 'badge-ok'],
     failed: ['Failed', 'badge-danger'], cancelled: ['Cancelled', 'badge-warn'],
@@ -305,7 +282,7 @@
       var input = el('input', {
         id: id, name: f.name, type: f.type === 'int' ? 'number' : 'text',
         inputmode: 'numeric', min: f.min != null ? String(f.min) : null, max: f.max != null ? String(f.max) : null,
-        step: f.type === 'int' ? '1' : null, placeholder: f.placeholder || null,
+        step: f.type === 'int' ? '1' : null, placeholder: f.default != null ? String(f.default) : null,
         'aria-describedby': (help ? id + '-help ' : '') + id + '-err',
       });
       box.appendChild(el('div', { class: 'field' }, [el('label', { for: id, text: f.label }), input, help, err]));
@@ -377,17 +354,14 @@
       .finally(function () { button.disabled = false; });
   });
 
-  Object.keys(KINDS).forEach(function (k) {
-    kindSelect.appendChild(el('option', { value: k, text: KINDS[k].label }));
-  });
   kindSelect.addEventListener('change', function () { clearErrors(); renderParams(); });
-  renderParams();
 
   // --- live --------------------------------------------------------------------------------------
   C.subscribe('jobs', {
     onEvent: function (e) { if (take(e.data, true)) schedule(); },
-    onReset: load,
+    onReset: function () { kindsReady.then(load); },
   });
   // Read now as well: a tab that follows another tab's connection hears no "open" of its own.
-  load();
+  // (After the kinds: a row is titled with its kind's label.)
+  kindsReady.then(load);
 })(window);

@@ -226,3 +226,58 @@ def test_a_start_without_a_body_is_refused_with_400_after_the_access_check(
 
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {"kind": ["required"]}
+
+
+@pytest.mark.parametrize("who", ACTORS)
+def test_the_kinds_of_job_are_read_like_the_jobs(place, who):
+    client, headers = caller(place, who)
+    response = client.get(f"/api/communities/{place.slug}/job-kinds", headers=headers)
+    assert response.status_code == READ[place.visibility][who], response.content
+
+
+def test_the_kinds_of_job_come_with_their_stages_and_the_form_of_their_parameters(
+    community, member
+):
+    client = Client()
+    client.force_login(member)
+    kinds = {
+        k["kind"]: k
+        for k in client.get(f"/api/communities/{community.slug}/job-kinds").json()["kinds"]
+    }
+
+    assert {"generate_proposals", "build_tree", "selftest"} <= set(kinds)
+    selftest = kinds["selftest"]
+    assert selftest["label"] == "Self-test"
+    assert [s["name"] for s in selftest["stages"]] == ["warming", "counting", "summing", "complete"]
+    params = {p["name"]: p for p in selftest["params"]}
+    # read off the pydantic model that validates a start: bounds, default, title
+    assert params["units"] == {
+        "name": "units",
+        "label": "Units",
+        "help": "",
+        "type": "int",
+        "min": 1,
+        "max": 10_000,
+        "default": 20,
+        "required": False,
+    }
+    assert params["fail_at"]["default"] is None
+    ids = {p["name"]: p for p in kinds["build_tree"]["params"]}["proposal_ids"]
+    assert ids["type"] == "ids" and ids["label"] == "Only these cards (ids)"
+
+
+def test_a_value_past_a_described_bound_is_refused_by_the_start(community, moderator):
+    """The form's bounds are the validator's: one past `max` is a 400 naming the field."""
+    client = Client()
+    client.force_login(moderator)
+    kinds = client.get(f"/api/communities/{community.slug}/job-kinds").json()["kinds"]
+    units = next(
+        p for k in kinds if k["kind"] == "selftest" for p in k["params"] if p["name"] == "units"
+    )
+    response = client.post(
+        f"/api/communities/{community.slug}/jobs",
+        data=json.dumps({"kind": "selftest", "params": {"units": units["max"] + 1}}),
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "params.units" in response.json()["error"]["fields"]
