@@ -8,12 +8,16 @@ task threads with their own event loops.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+SEND_TIMEOUT_SECONDS = 5.0
 
 
 def is_local() -> bool:
@@ -30,7 +34,7 @@ def send(messages: Sequence[dict[str, Any]]) -> bool:
         from realtime.hub import dispatch_local
 
         return dispatch_local(messages) > 0
-    async_to_sync(asend)(messages)
+    _sender.run(asend(messages), SEND_TIMEOUT_SECONDS)
     return True
 
 
@@ -51,3 +55,44 @@ def _stamp(messages: Sequence[dict[str, Any]]) -> None:
     now = time.time()
     for message in messages:
         message.setdefault("sent_at", now)
+
+
+class _SenderLoop:
+    """One event loop on a thread of its own per process, for synchronous writers' sends.
+
+    `async_to_sync` from a plain thread starts a thread and an event loop per call, and
+    channels_redis keeps its connections per event loop, so every event paid for a thread, a
+    loop and a new Redis connection (1.3 ms of CPU per event; docs/benchmarks.md, "Jobs
+    progress"). Here the loop, and so the connections, live as long as the process. A forked
+    child (a Celery prefork worker) starts its own on first use: the parent's thread is not
+    there. A send that takes longer than the timeout raises, so the writer logs it and the
+    relay resends; clients drop an id they already have."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is not None and self._pid == os.getpid() and not loop.is_closed():
+            return loop
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid() or self._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=loop.run_forever, name="fanout-sender", daemon=True
+                ).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def run(self, coroutine: Any, timeout: float) -> Any:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._running_loop())
+        try:
+            return future.result(timeout)
+        except BaseException:
+            future.cancel()
+            raise
+
+
+_sender = _SenderLoop()

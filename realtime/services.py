@@ -14,7 +14,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from communities.models import Community
-from realtime import fanout, metrics
+from realtime import fanout, metrics, outbox_sql
 from realtime.envelope import build_envelope, dumps
 from realtime.models import OutboxEvent, Stream
 from realtime.topics import ALL_TOPICS, access_group, group_name
@@ -39,18 +39,16 @@ def publish(
         raise ValueError(f"unknown topic {topic!r}; expected one of {ALL_TOPICS}")
     if not transaction.get_connection().in_atomic_block:
         raise PublishOutsideTransaction("realtime.publish must be called inside transaction.atomic")
-    stream = _lock_stream(community.pk)
-    prev = stream.heads()
-    event_id = stream.last_id + 1
-    Stream.objects.filter(pk=community.pk).update(last_id=event_id, **{f"head_{topic}": event_id})
-    row = OutboxEvent.objects.create(
-        community=community,
-        event_id=event_id,
+    last_id, prev = _lock_stream(community.pk)
+    row = outbox_sql.append(
+        community_id=community.pk,
+        event_id=last_id + 1,
         topic=topic,
         type=type,
         data=data,
         prev=prev,
         coalesce_key=coalesce_key,
+        created_at=timezone.now(),
     )
     message = stream_message(row, community.slug)
     transaction.on_commit(lambda: _fan_out_on_commit(row.pk, message))
@@ -82,22 +80,22 @@ def publish_snapshot(
         return publish(community, topic, type, data, coalesce_key=coalesce_key)
 
 
-def _lock_stream(community_id: int) -> Stream:
-    stream = Stream.objects.select_for_update().filter(pk=community_id).first()
-    if stream is None:
+def _lock_stream(community_id: int) -> tuple[int, dict[str, int]]:
+    """Locks the community's stream row (made on first use); its last id and topic heads."""
+    found = outbox_sql.lock_heads(community_id)
+    if found is None:
         Stream.objects.bulk_create([Stream(community_id=community_id)], ignore_conflicts=True)
-        stream = Stream.objects.select_for_update().get(pk=community_id)
-    return stream
+        found = outbox_sql.lock_heads(community_id)
+        assert found is not None  # just made, and a stream row is never deleted alone
+    return found
 
 
 def _try_lock_stream(community_id: int) -> bool:
-    locked = Stream.objects.select_for_update(skip_locked=True).filter(pk=community_id)
-    if locked.values_list("pk", flat=True).first() is not None:
+    locked = outbox_sql.try_lock(community_id)
+    if locked is None:  # no stream row yet: make it, and wait for it like any first writer
+        _lock_stream(community_id)
         return True
-    if Stream.objects.filter(pk=community_id).exists():
-        return False  # another transaction holds it
-    _lock_stream(community_id)
-    return True
+    return locked
 
 
 def stream_message(row: OutboxEvent, community_slug: str) -> dict[str, Any]:
@@ -139,9 +137,7 @@ def _fan_out_on_commit(pk: int, message: dict[str, Any]) -> None:
         return
     if not delivered:
         return
-    OutboxEvent.objects.filter(pk=pk, dispatched_at__isnull=True).update(
-        dispatched_at=timezone.now()
-    )
+    outbox_sql.mark_dispatched(pk, timezone.now())
 
 
 @dataclass(frozen=True)
