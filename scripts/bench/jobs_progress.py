@@ -37,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,37 +85,56 @@ def cmd_publish(args: argparse.Namespace) -> dict[str, Any]:
 
     from jobs.services import claim_run, progress
 
-    job_ids: list[str] = json.loads(args.jobs_json)
+    plan: list[tuple[str, float]] = json.loads(args.jobs_json)  # (job id, phase in a tick)
     units = args.units
-    runs = [claim_run(job_id, 1, f"bench-{os.getpid()}-{job_id}") for job_id in job_ids]
-    assert all(runs), "a job could not be claimed"
-    for run in runs:
-        progress.begin_stage(run, "counting", units, f"t={time.time():.6f}")  # type: ignore[arg-type]
+    runs = [
+        (claim_run(job_id, 1, f"bench-{os.getpid()}-{job_id}"), phase) for job_id, phase in plan
+    ]
+    assert all(run for run, _ in runs), "a job could not be claimed"
     late_ms: list[float] = []
     write_ms: list[float] = []
     published = [0]
+    rates: list[float] = []
     lock = threading.Lock()
-    start = time.perf_counter() + 0.2
+    print(json.dumps({"ready": len(runs)}), flush=True)  # then wait for the common start
+    start_at = float(sys.stdin.readline())
+    start = time.perf_counter() + (start_at - time.time())
     cpu_start = time.process_time()
 
-    def drive(mine: list[Any]) -> None:
+    def drive(mine: list[tuple[Any, float]]) -> None:
+        """Tick n of a job is due at start + (phase + n) / rate: tick 0 begins the stage, ticks
+        1..units count, tick units + 1 completes it."""
+        counted: dict[int, float] = {}  # job index: first count's time; ~index: last count's
+        timeline = sorted(
+            (start + (phase + n) / args.rate, n, index)
+            for index, (_, phase) in enumerate(mine)
+            for n in range(units + 2)
+        )
         try:
-            for n in range(1, units + 1):
-                due = start + (n - 1) / args.rate
+            for due, n, index in timeline:
+                run = mine[index][0]
                 delay = due - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
                 behind = max(0.0, (time.perf_counter() - due) * 1000)
-                for run in mine:
-                    t = time.time()
-                    sent = progress.advance(run, "counting", n, f"t={t:.6f}")
-                    with lock:
-                        write_ms.append((time.time() - t) * 1000)
-                        published[0] += int(sent)
+                t = time.time()
+                if n == 0:
+                    progress.begin_stage(run, "counting", units, f"t={t:.6f}")
+                    continue
+                if n > units:
+                    progress.complete(run, {"units": units}, f"t={t:.6f}")
+                    continue
+                sent = progress.advance(run, "counting", n, f"t={t:.6f}")
+                if n in (1, units):
+                    counted[index if n == 1 else ~index] = time.perf_counter()
                 with lock:
+                    write_ms.append((time.time() - t) * 1000)
+                    published[0] += int(sent)
                     late_ms.append(behind)
-            for run in mine:
-                progress.complete(run, {"units": units}, f"t={time.time():.6f}")
+            with lock:  # the rate each job kept from its first count to its last
+                rates.extend(
+                    (units - 1) / (counted[~index] - counted[index]) for index in range(len(mine))
+                )
         finally:
             connection.close()
 
@@ -130,6 +150,7 @@ def cmd_publish(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "updates": len(write_ms),
         "progress_events": published[0],
+        "job_rates_sum": round(sum(rates), 2),
         "elapsed_s": round(time.perf_counter() - start, 2),
         "cpu_ms_per_update": round((time.process_time() - cpu_start) * 1000 / len(write_ms), 3),
         "write_p50_ms": round(percentile(write_ms, 50) or 0, 2),
@@ -192,14 +213,20 @@ class Listener(asyncio.Protocol):
                 data = line[6:]
         if not event.startswith(b"jobs.job."):
             return
-        job = json.loads(data)["data"]
+        envelope = json.loads(data)
+        job = envelope["data"]
         version = job["version"]
         if version <= self.last_version.get(job["id"], 0):
             self.backwards += 1
         self.last_version[job["id"]] = version
         message = job["message"]
         if message.startswith("t="):
-            self.bench.latencies.append(now - float(message[2:]))
+            latency = now - float(message[2:])
+            self.bench.latencies.append(latency)
+            occurred = datetime.fromisoformat(envelope["occurred_at"]).timestamp()
+            self.bench.from_publish.append(now - occurred)
+            if event in TERMINAL:
+                self.bench.terminal_latencies.append(latency)
         if event in TERMINAL:
             self.terminal.add(job["id"])
             if len(self.terminal) == self.jobs and not self.done.done():
@@ -218,6 +245,8 @@ class ClientBench:
         self.drops = 0
         self.errors: list[str] = []
         self.latencies: list[float] = []
+        self.terminal_latencies: list[float] = []
+        self.from_publish: list[float] = []  # from the outbox row's time (inside the write)
 
 
 async def run_clients(args: argparse.Namespace) -> None:
@@ -240,6 +269,8 @@ async def run_clients(args: argparse.Namespace) -> None:
     await asyncio.wait([listener.done for listener in listeners], timeout=args.max_wait)
     latencies = sorted(x * 1000 for x in bench.latencies)
     terminal = sum(len(listener.terminal) for listener in listeners)
+    from_publish = sorted(x * 1000 for x in bench.from_publish)
+    terminal_ms = sorted(x * 1000 for x in bench.terminal_latencies)
     print(
         json.dumps(
             {
@@ -256,6 +287,10 @@ async def run_clients(args: argparse.Namespace) -> None:
                 "p95_ms": _round(percentile(latencies, 95)),
                 "p99_ms": _round(percentile(latencies, 99)),
                 "max_ms": _round(latencies[-1] if latencies else None),
+                "from_publish_p50_ms": _round(percentile(from_publish, 50)),
+                "from_publish_p99_ms": _round(percentile(from_publish, 99)),
+                "terminal_p50_ms": _round(percentile(terminal_ms, 50)),
+                "terminal_p99_ms": _round(percentile(terminal_ms, 99)),
             }
         ),
         flush=True,
@@ -297,7 +332,12 @@ def run_jobs(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
         )  # fmt: skip
         reader = LineReader(clients.stdout)
         connected = reader.json_line(60)
-        shares = [made["jobs"][i :: args.publishers] for i in range(args.publishers)]
+        # Jobs started independently neither start nor tick in step: job i starts i / jobs of
+        # `--spread` seconds after the first (`--lockstep`: every job at once, the worst case
+        # for a community's stream lock).
+        ticks = 0.0 if args.lockstep else args.spread * args.rate
+        plan = [(job_id, ticks * index / args.jobs) for index, job_id in enumerate(made["jobs"])]
+        shares = [plan[i :: args.publishers] for i in range(args.publishers)]
         pub_env = dict(env, DB_POOL_MAX=str(args.threads + 4))
         publishers = [
             subprocess.Popen(
@@ -315,16 +355,22 @@ def run_jobs(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
                 ],
                 cwd=ROOT,
                 env=pub_env,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
             )  # fmt: skip
             for share in shares
         ]
         try:
-            published = [
-                json.loads(p.communicate(timeout=args.seconds + 300)[0].strip().splitlines()[-1])
-                for p in publishers
-            ]
+            readers = [LineReader(p.stdout) for p in publishers]
+            for reader_of_one in readers:  # every publisher has claimed its jobs
+                reader_of_one.json_line(120)
+            start_at = f"{time.time() + 0.5}\n"  # then all clocks start together
+            for p in publishers:
+                assert p.stdin is not None
+                p.stdin.write(start_at)
+                p.stdin.close()
+            published = [r.json_line(args.seconds + 300) for r in readers]
         finally:
             for p in publishers:
                 if p.poll() is None:
@@ -333,12 +379,14 @@ def run_jobs(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
         clients.stdin.write("done\n")
         clients.stdin.flush()
         outcome = reader.json_line(args.max_wait + 30)
+        server_side = scrape_server(port)
     finally:
         if clients is not None and clients.poll() is None:
             clients.kill()
         stop(server)
     updates = sum(p["updates"] for p in published)
-    events = sum(p["progress_events"] for p in published) + args.jobs  # + terminal events
+    # + each job's stage begun and its terminal event
+    events = sum(p["progress_events"] for p in published) + 2 * args.jobs
     elapsed = max(p["elapsed_s"] for p in published)
     return {
         "jobs": args.jobs,
@@ -348,11 +396,13 @@ def run_jobs(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
         "connected": connected["connected"],
         "publishers": args.publishers,
         "updates": updates,
-        "updates_per_s": round(updates / elapsed, 1),
+        # every job's own count rate, added up: the updates/s while all of them run
+        "updates_per_s": round(sum(p["job_rates_sum"] for p in published), 1),
         "intended_updates_per_s": args.jobs * args.rate,
+        "spread_s": 0.0 if args.lockstep else args.spread,
         "elapsed_s": elapsed,
         "events": events,
-        "events_per_s": round(events / elapsed, 1),
+        "events_per_s": round(events / (elapsed - args.spread * (not args.lockstep)), 1),
         "publisher_cpu_ms_per_update": round(
             sum(p["cpu_ms_per_update"] * p["updates"] for p in published) / updates, 3
         ),
@@ -360,6 +410,36 @@ def run_jobs(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
         "write_p50_ms": max(p["write_p50_ms"] for p in published),
         "write_p99_ms": max(p["write_p99_ms"] for p in published),
         **{k: v for k, v in outcome.items() if k != "event"},
+        "server": server_side,
+    }
+
+
+def scrape_server(port: int) -> dict[str, Any]:
+    """What the server saw: the send-to-hub latency of live events (the Redis hop and the
+    server's own queueing, without the writer's part) and how often a client's live events
+    crossed (a later id arrived first) so that one waited for the other or was fetched."""
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    buckets: list[tuple[float, float]] = []
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("stream_delivery_latency_seconds_bucket"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(le), float(line.rsplit(" ", 1)[1])))
+        for name in ("stream_gap_catch_ups_total", "stream_events_coalesced_total"):
+            if line.startswith(name + " "):
+                found[name] = float(line.rsplit(" ", 1)[1])
+    total = buckets[-1][1] if buckets else 0.0
+    hub_ms = {
+        f"hub_within_{int(le * 1000)}ms_pct": round(100 * count / total, 2)
+        for le, count in buckets
+        if total and le in (0.005, 0.01, 0.025, 0.05, 0.1)
+    }
+    return {
+        **hub_ms,
+        "gap_catch_ups": found.get("stream_gap_catch_ups_total", 0),
+        "coalesced": found.get("stream_events_coalesced_total", 0),
     }
 
 
@@ -394,6 +474,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=10, help="writer threads in all")
     parser.add_argument("--max-wait", type=float, default=60.0)
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--spread", type=float, default=1.0, help="seconds over which jobs start")
+    parser.add_argument("--lockstep", action="store_true", help="every job ticks at once")
     parser.add_argument("--quiet-pct", type=float, default=30.0, help="wait for the box to calm")
     parser.add_argument("--quiet-wait", type=float, default=300.0, help="but no longer than this")
     parser.add_argument("--json-out", type=Path)
