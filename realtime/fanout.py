@@ -80,9 +80,7 @@ class _SenderLoop:
         with self._lock:
             if self._loop is None or self._pid != os.getpid() or self._loop.is_closed():
                 loop = asyncio.new_event_loop()
-                threading.Thread(
-                    target=loop.run_forever, name="fanout-sender", daemon=True
-                ).start()
+                threading.Thread(target=loop.run_forever, name="fanout-sender", daemon=True).start()
                 self._loop, self._pid = loop, os.getpid()
             return self._loop
 

@@ -41,12 +41,14 @@ def _build(name: str) -> str:
     stream, outbox = q(Stream._meta.db_table), q(OutboxEvent._meta.db_table)
     row_lock = connection.features.has_select_for_update
     for_update = " FOR UPDATE" if row_lock else ""
-    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    skip_locked = (
+        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    )
     pk = q("community_id")
     # Only identifiers from the models' meta (quoted) go into the text; values are parameters.
     if name == "lock":
-        columns = ", ".join(q(c) for c in ["last_id", *_HEADS])
-        return f"SELECT {columns} FROM {stream} WHERE {pk} = %s{for_update}"  # noqa: S608
+        selected = ", ".join(q(c) for c in ["last_id", *_HEADS])
+        return f"SELECT {selected} FROM {stream} WHERE {pk} = %s{for_update}"  # noqa: S608
     if name == "try_lock":
         return f"SELECT {pk} FROM {stream} WHERE {pk} = %s{skip_locked}"  # noqa: S608
     if name == "exists":

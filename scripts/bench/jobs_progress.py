@@ -11,18 +11,25 @@ One invocation:
  4. `--clients` SSE clients (this file's `clients` mode, one uvloop process, raw sockets, the
     token in the header) on /api/communities/<slug>/stream?topics=jobs;
  5. `--publishers` publisher processes (this file's `publish` mode) claim the jobs like a
-    runner and call `jobs.services.progress.advance` for each job `rate` times a second on an
-    absolute schedule (`--threads` in all, one per process by default, each driving several
-    jobs), then `complete` each job; they report the updates/s reached and their CPU per
-    update. The job's `message` carries `t`, the wall-clock time just before the write:
-    receive time - t is the whole path (conditional UPDATE, coalescing, outbox, commit, fan-out
-    over Redis, server hub, client socket). Coalescing lets at most one `progressed` per job
-    per 200 ms out, so about half the updates become events when the schedule is kept (more
-    when the publishers fall behind, fewer when the community's stream is busy);
+    runner, say they are ready, and start together on one clock. Each job ticks `rate` times a
+    second on an absolute schedule: tick 0 `begin_stage`, ticks 1..units
+    `jobs.services.progress.advance`, then `complete` (`--threads` writer threads in all, one
+    per process by default, each driving several jobs). Job i starts i / jobs of `--spread`
+    seconds (default 1) after the first, as independently started jobs do; `--lockstep` makes
+    every job tick in the same instant, the worst case for one community's stream lock. They
+    report each job's own count rate (added up: `updates_per_s`) and their CPU per update.
+    The job's `message` carries `t`, the wall-clock time just before the write: receive time
+    - t is the whole path (conditional UPDATE, coalescing, outbox, commit, fan-out over Redis,
+    server hub, client socket); receive time - the envelope's `occurred_at` (the outbox row's
+    time) is the publish-to-receive part. Coalescing lets at most one `progressed` per job per
+    200 ms out, so about half the updates become events when the schedule is kept (more when
+    the publishers fall behind, fewer when the community's stream is busy);
  6. each client waits for every job's terminal event; lost terminal states = jobs × clients -
     terminal events received;
  7. the reference: scripts/bench/stream.py with the same clients, at the rate of events the
-    jobs run actually published, in the same invocation (`--no-reference` skips it).
+    jobs run actually published, in the same invocation (`--no-reference` skips it);
+ 8. the server's own view, scraped from its /metrics: the send-to-hub latency and how often a
+    client's live events crossed so far that the gap was fetched from the outbox.
 Prints one JSON line and a summary; `--json-out` appends the JSON line to a file.
 """
 
@@ -508,7 +515,9 @@ def main() -> int:
     print(json.dumps({"jobs_run": result}), file=sys.stderr, flush=True)  # before the reference
     if not args.no_reference:
         result["reference"] = run_reference(
-            args, args.clients * args.communities, result["events_per_s"] / args.communities
+            args,
+            args.clients * args.communities,
+            round(result["events_per_s"] / args.communities, 2),
         )
         result["p99_over_reference_ms"] = round(result["p99_ms"] - result["reference"]["p99_ms"], 1)
     result["goals"] = {

@@ -9,9 +9,12 @@ reachable here and in the concurrency and end-to-end suites."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from jobs.errors import ProgressRefused, Refusal
 from jobs.events import job_payload
@@ -77,6 +80,32 @@ def test_a_due_count_locks_the_stream_before_the_job_row_and_publishes(counting,
     job.refresh_from_db()
     assert event.type == "jobs.job.progressed"
     assert event.data == job_payload(job) and event.data["current"] == 5
+
+
+def test_a_count_that_knows_its_event_is_due_skips_the_quiet_attempt(counting, settings):
+    job, run = counting
+    settings.JOBS_PROGRESS_EVENT_INTERVAL_MS = 0
+    progress.advance(run, "counting", 5)  # its row says when its event left: now it knows
+
+    with CaptureQueriesContext(connection) as captured:
+        published = progress.advance(run, "counting", 6)
+
+    job_writes = [s for s in statements(captured) if s.lstrip().startswith('UPDATE "jobs_job"')]
+    assert published is True and len(job_writes) == 1  # the publishing count alone
+    assert OutboxEvent.objects.filter(topic="jobs").latest("event_id").data["current"] == 6
+
+
+def test_a_count_whose_hint_is_stale_publishes_nothing_early(counting):
+    job, run = counting  # its stage began just now: that event left within the interval
+    # This process believes the last event left an hour ago (another writer let one out since).
+    progress._last_event_at[str(job.pk)] = timezone.now() - timedelta(hours=1)
+    events_before = outbox_size()
+
+    published = progress.advance(run, "counting", 6)
+
+    assert published is False and outbox_size() == events_before  # the row's rule decided
+    job.refresh_from_db()
+    assert job.current == 6 and job.published_version < job.version
 
 
 @pytest.mark.parametrize(
