@@ -64,24 +64,31 @@ class _SenderLoop:
     channels_redis keeps its connections per event loop, so every event paid for a thread, a
     loop and a new Redis connection (1.3 ms of CPU per event; docs/benchmarks.md, "Jobs
     progress"). Here the loop, and so the connections, live as long as the process. A forked
-    child (a Celery prefork worker) starts its own on first use: the parent's thread is not
-    there. A send that takes longer than the timeout raises, so the writer logs it and the
+    child (a Celery prefork worker) starts its own on first use. A send that takes longer than the timeout raises, so the writer logs it and the
     relay resends; clients drop an id they already have."""
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        """Also run in a forked child: the parent's thread is not there, and its lock may have
+        been held by another of the parent's threads at the fork."""
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pid = 0
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
-        loop = self._loop
-        if loop is not None and self._pid == os.getpid() and not loop.is_closed():
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
             return loop
         with self._lock:
-            if self._loop is None or self._pid != os.getpid() or self._loop.is_closed():
+            if self._loop is None or self._thread is None or not self._thread.is_alive():
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="fanout-sender", daemon=True).start()
-                self._loop, self._pid = loop, os.getpid()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="fanout-sender", daemon=True
+                )
+                thread.start()
+                self._loop, self._thread = loop, thread
             return self._loop
 
     def run(self, coroutine: Any, timeout: float) -> Any:
@@ -94,3 +101,4 @@ class _SenderLoop:
 
 
 _sender = _SenderLoop()
+os.register_at_fork(after_in_child=_sender._reset)

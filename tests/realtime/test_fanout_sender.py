@@ -74,6 +74,7 @@ def _send_from_child(group: str, done: multiprocessing.Queue) -> None:
 
 @pytest.mark.asyncio
 async def test_a_forked_child_sends_on_its_own_loop_and_its_event_arrives():
+    """Even when the fork caught the parent's sender lock held."""
     layer = get_channel_layer()
     channel = await layer.new_channel("test.")
     group = f"fanout-fork-{time.monotonic_ns()}"
@@ -83,8 +84,9 @@ async def test_a_forked_child_sends_on_its_own_loop_and_its_event_arrives():
 
     context = multiprocessing.get_context("fork")
     done = context.Queue()
-    child = context.Process(target=_send_from_child, args=(group, done))
-    child.start()
+    child = context.Process(target=_send_from_child, args=(group, done), daemon=True)
+    with fanout._sender._lock:  # another of the parent's threads was starting its loop
+        child.start()
     try:
         outcome = await asyncio.get_running_loop().run_in_executor(None, done.get, True, 30)
         assert outcome == "sent"
@@ -92,5 +94,7 @@ async def test_a_forked_child_sends_on_its_own_loop_and_its_event_arrives():
         assert received["from"] == "child"
     finally:
         child.join(timeout=10)
+        if child.is_alive():  # stuck (on the parent's lock): never leave it behind
+            child.kill()
         await layer.group_discard(group, channel)
     assert child.exitcode == 0
