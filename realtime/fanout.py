@@ -34,7 +34,8 @@ def send(messages: Sequence[dict[str, Any]]) -> bool:
         from realtime.hub import dispatch_local
 
         return dispatch_local(messages) > 0
-    _sender.run(asend(messages), SEND_TIMEOUT_SECONDS)
+    # A writer sends one event; the relay up to hundreds, one after another: each gets time.
+    _sender.run(asend(messages), SEND_TIMEOUT_SECONDS * (1 + len(messages) / 50))
     return True
 
 

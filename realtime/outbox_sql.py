@@ -17,8 +17,9 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
+from communities.models import Community
 from realtime.models import OutboxEvent, Stream
 from realtime.topics import ALL_TOPICS
 
@@ -97,7 +98,7 @@ def try_lock(community_id: int) -> bool | None:
 
 def append(
     *,
-    community_id: int,
+    community: Community,
     event_id: int,
     topic: str,
     type: str,
@@ -106,27 +107,30 @@ def append(
     coalesce_key: str,
     created_at: datetime,
 ) -> OutboxEvent:
-    """Moves the stream to `event_id` (the caller holds its lock) and writes the outbox row."""
+    """Moves the stream to `event_id` (the caller holds its lock) and writes the outbox row.
+
+    As the ORM's writes do, a failure here marks the writer's transaction for rollback: a caller
+    that caught it could otherwise commit the stream moved on without the event (a hole in the
+    ids). The values are made ready first, so data that cannot be stored fails before anything
+    is written."""
     fields = OutboxEvent._meta
-    with connection.cursor() as cursor:
-        cursor.execute(_sql(f"advance:{topic}"), [event_id, event_id, community_id])
-        cursor.execute(
-            _sql("insert"),
-            [
-                community_id,
-                event_id,
-                topic,
-                type,
-                fields.get_field("data").get_db_prep_save(data, connection),
-                fields.get_field("prev").get_db_prep_save(prev, connection),
-                coalesce_key,
-                fields.get_field("created_at").get_db_prep_save(created_at, connection),
-            ],
-        )
+    insert = [
+        community.pk,
+        event_id,
+        topic,
+        type,
+        fields.get_field("data").get_db_prep_save(data, connection),
+        fields.get_field("prev").get_db_prep_save(prev, connection),
+        coalesce_key,
+        fields.get_field("created_at").get_db_prep_save(created_at, connection),
+    ]
+    with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+        cursor.execute(_sql(f"advance:{topic}"), [event_id, event_id, community.pk])
+        cursor.execute(_sql("insert"), insert)
         (pk,) = cursor.fetchone()
     row = OutboxEvent(
         id=pk,
-        community_id=community_id,
+        community=community,
         event_id=event_id,
         topic=topic,
         type=type,

@@ -41,7 +41,7 @@ def publish(
         raise PublishOutsideTransaction("realtime.publish must be called inside transaction.atomic")
     last_id, prev = _lock_stream(community.pk)
     row = outbox_sql.append(
-        community_id=community.pk,
+        community=community,
         event_id=last_id + 1,
         topic=topic,
         type=type,

@@ -99,7 +99,9 @@ def begin_stage(run: Run, stage: str, total: int, message: str = "") -> int:
     )
     if not updated:
         _diagnose(run, stage=stage, total=total)
-    return written(run.job_id, events.JOB_PROGRESSED).current
+    job = written(run.job_id, events.JOB_PROGRESSED)
+    _remember_last_event(job)
+    return job.current
 
 
 def advance(run: Run, stage: str, current: int, message: str = "") -> bool:
@@ -146,11 +148,11 @@ def advance(run: Run, stage: str, current: int, message: str = "") -> bool:
     return publish
 
 
-# When each job's last progress event left, as the rows this process's counts returned say.
+# When each job's last progress event left, as the rows this process's writes returned say.
 # A count that knows from it that its event is due skips the quiet attempt, which could only
-# miss (one statement less per published count). A hint, never a rule: if another writer let
-# an event out since (a stage begun, a heartbeat), the publishing statement sees it is not due
-# and publishes nothing, as it would have anyway.
+# miss (one statement less per published count). A hint, never a rule: if another process let
+# an event out since (a moderator's cancel, the reaper), the publishing statement sees it is not
+# due and publishes nothing, as it would have anyway.
 _last_event_at: dict[str, datetime] = {}
 _LAST_EVENT_HINTS = 10_000
 
@@ -198,7 +200,7 @@ def beat(run: Run) -> None:
     with transaction.atomic():
         lock_stream(run.community_id)
         if pending.update(progress_published_at=now, published_version=F("version")):
-            written(run.job_id, events.JOB_PROGRESSED)
+            _remember_last_event(written(run.job_id, events.JOB_PROGRESSED))
 
 
 def finish_stage(run: Run, stage: str, data: Any) -> None:
@@ -231,7 +233,7 @@ def finish_stage(run: Run, stage: str, data: Any) -> None:
         )
         if not updated:
             _diagnose(run, stage=stage, cancelled_ok=True)
-        written(run.job_id, events.JOB_PROGRESSED)
+        _remember_last_event(written(run.job_id, events.JOB_PROGRESSED))
 
 
 @transaction.atomic

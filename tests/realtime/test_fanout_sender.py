@@ -64,6 +64,24 @@ def test_a_send_that_hangs_gives_up_logs_the_event_and_leaves_it_to_the_relay(mo
     assert OutboxEvent.objects.get(pk=row.pk).dispatched_at is None
 
 
+def test_a_relay_batch_gets_time_in_proportion_to_its_size(monkeypatch):
+    """The relay sends up to hundreds of events in one call after an outage: a timeout meant
+    for one event would cut every such batch short, and the backlog would never drain."""
+    sent: list[int] = []
+
+    async def slow_asend(messages):
+        for message in messages:
+            await asyncio.sleep(0.01)  # a few Redis round trips each
+            sent.append(message["n"])
+
+    monkeypatch.setattr(fanout, "asend", slow_asend)
+    monkeypatch.setattr(fanout, "SEND_TIMEOUT_SECONDS", 1.0)  # one event's allowance
+
+    fanout.send([{"type": "test.ping", "group": "fanout-batch-test", "n": n} for n in range(150)])
+
+    assert sent == list(range(150))  # 1.5 s or more in all: more than one event's allowance
+
+
 def _send_from_child(group: str, done: multiprocessing.Queue) -> None:
     try:
         fanout.send([{"type": "test.ping", "group": group, "from": "child"}])

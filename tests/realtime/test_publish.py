@@ -218,3 +218,21 @@ def test_failed_fan_out_is_logged_at_error_with_the_event_id_and_left_for_the_re
     OutboxEvent.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(seconds=5))
     assert relay_pending().sent == 1
     assert recorder.event_ids == [row.event_id]
+
+
+def test_data_that_cannot_be_stored_leaves_no_hole_in_the_ids_even_if_the_error_is_caught(
+    fanout_recorder,
+):
+    community = CommunityFactory()
+    first = publish_committed(community)
+
+    with transaction.atomic(durable=True):
+        with pytest.raises(TypeError):
+            realtime.publish(community, "progression", "progression.node.unlocked", {1: object()})
+        # the writer swallowed it and carried on: its transaction must not commit a moved stream
+
+    after = publish_committed(community)
+
+    assert after.event_id == first.event_id + 1
+    assert outbox_ids(community) == [first.event_id, after.event_id]
+    assert after.prev["progression"] == first.event_id
