@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, get_args, get_origin
+from typing import Annotated, Any, Protocol, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 COMPLETE = "complete"
 
@@ -82,6 +82,19 @@ def register(kind: JobKind) -> JobKind:
         raise ValueError(f"{kind.name}: stages must be unique and end with {COMPLETE!r}")
     KINDS[kind.name] = kind
     return kind
+
+
+# A pause per unit of work, the same parameter wherever a pipeline offers it: it lets a
+# demonstration (or an end-to-end test) watch a stage.
+UnitDelayMs = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=2_000,
+        title="Pause per unit of work (ms)",
+        description="For demonstrations; 0 runs at full speed.",
+    ),
+]
 
 
 def describe_params(model: type[BaseModel]) -> list[dict[str, Any]]:

@@ -65,8 +65,9 @@ class _SenderLoop:
     channels_redis keeps its connections per event loop, so every event paid for a thread, a
     loop and a new Redis connection (1.3 ms of CPU per event; docs/benchmarks.md, "Jobs
     progress"). Here the loop, and so the connections, live as long as the process. A forked
-    child (a Celery prefork worker) starts its own on first use. A send that takes longer than the timeout raises, so the writer logs it and the
-    relay resends; clients drop an id they already have."""
+    child (a Celery prefork worker) starts its own on first use. A send that takes longer than
+    the timeout raises, so the writer logs it and the relay resends; clients drop an id they
+    already have."""
 
     def __init__(self) -> None:
         self._reset()

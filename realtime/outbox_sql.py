@@ -13,7 +13,6 @@ there, as the ORM leaves it out.
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime
 from typing import Any
 
@@ -25,23 +24,19 @@ from realtime.topics import ALL_TOPICS
 
 _HEADS = [f"head_{topic}" for topic in ALL_TOPICS]
 _cache: dict[tuple[str, str], str] = {}
-_cache_lock = threading.Lock()
 
 
 def _sql(name: str) -> str:
     key = (connection.vendor, name)
-    found = _cache.get(key)
-    if found is None:
-        with _cache_lock:
-            found = _cache[key] = _build(name)
-    return found
+    if key not in _cache:
+        _cache[key] = _build(name)  # the same text whichever thread builds it first
+    return _cache[key]
 
 
 def _build(name: str) -> str:
     q = connection.ops.quote_name
     stream, outbox = q(Stream._meta.db_table), q(OutboxEvent._meta.db_table)
-    row_lock = connection.features.has_select_for_update
-    for_update = " FOR UPDATE" if row_lock else ""
+    for_update = " FOR UPDATE" if connection.features.has_select_for_update else ""
     skip_locked = (
         " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     )

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from communities.models import Community
 from jobs.build_plan import buildable_cards, check_plan, plan_build
 from jobs.build_services import build_cards
-from jobs.kinds import COMPLETE, JobContext, JobKind, Stage, register
+from jobs.kinds import COMPLETE, JobContext, JobKind, Stage, UnitDelayMs, register
 
 
 class BuildTreeParams(BaseModel):
@@ -37,14 +37,7 @@ class BuildTreeParams(BaseModel):
         title="Only these cards (ids)",
         description="Comma-separated card ids; empty: every accepted card not built yet.",
     )
-    # Pause per unit of work: lets a demonstration (or an end-to-end test) watch a stage.
-    unit_delay_ms: int = Field(
-        default=0,
-        ge=0,
-        le=2_000,
-        title="Pause per unit of work (ms)",
-        description="For demonstrations; 0 runs at full speed.",
-    )
+    unit_delay_ms: UnitDelayMs = 0
 
 
 def run(ctx: JobContext) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from jobs import proposals_services as writes
 from jobs import proposals_synthesis as synthesis
 from jobs.clustering import cluster
-from jobs.kinds import COMPLETE, JobContext, JobKind, Stage, register
+from jobs.kinds import COMPLETE, JobContext, JobKind, Stage, UnitDelayMs, register
 from jobs.suggestions_models import Proposal, Suggestion
 from jobs.suggestions_selectors import open_proposals
 from progression.models import Node
@@ -51,14 +51,7 @@ class GenerateProposalsParams(BaseModel):
         title="Most suggestions to read",
         description="Empty: the server's limit.",
     )
-    # Pause per unit of work: lets a demonstration (or an end-to-end test) watch a stage.
-    unit_delay_ms: int = Field(
-        default=0,
-        ge=0,
-        le=2_000,
-        title="Pause per unit of work (ms)",
-        description="For demonstrations; 0 runs at full speed.",
-    )
+    unit_delay_ms: UnitDelayMs = 0
 
 
 class Reporter:
