@@ -16,7 +16,7 @@ from communities.selectors import get_community
 from config.schemas import READ_ERRORS, WRITE_ERRORS, errors
 from jobs import selectors, services
 from jobs.events import job_payload
-from jobs.schemas import JobIn, JobKindList, JobOut, JobPage, StatusName
+from jobs.schemas import KIND_PATTERN, JobIn, JobKindList, JobOut, JobPage, StatusName
 
 router = Router(tags=["jobs"])
 _WRITE = errors(WRITE_ERRORS)
@@ -24,7 +24,7 @@ _READ = errors(READ_ERRORS)
 _LIMIT = Query(20, ge=1, le=100)
 _OFFSET = Query(0, ge=0, le=1_000_000)
 _STATUS = Query(None)
-_KIND = Query(None, max_length=50)
+_KIND = Query(None, max_length=50, pattern=KIND_PATTERN)
 
 
 def _community(request: HttpRequest, slug: str, action: Action) -> Community:

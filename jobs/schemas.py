@@ -13,10 +13,14 @@ StatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 assert set(StatusName.__args__) == set(Status.values)  # type: ignore[attr-defined]
 
 
+# What a kind's name looks like, wherever one is given (a job to start, a filter).
+KIND_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
 class JobIn(Schema):
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    kind: StrictStr = Field(min_length=1, max_length=50, pattern=r"^[a-z][a-z0-9_]*$")
+    kind: StrictStr = Field(min_length=1, max_length=50, pattern=KIND_PATTERN)
     params: dict[str, Any] = Field(
         default_factory=dict, description="the kind's parameters, validated by the kind"
     )

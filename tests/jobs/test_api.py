@@ -198,6 +198,16 @@ def test_listing_filters_by_status_and_kind_and_pages(community, member, start_j
     assert client.get(base, {"status": "bogus"}).status_code == 400
 
 
+def test_a_kind_filter_that_cannot_name_a_kind_is_refused_with_the_field(community, member):
+    client = Client()
+    client.force_login(member)
+
+    response = client.get(f"/api/communities/{community.slug}/jobs", {"kind": "-31098152"})
+
+    assert response.status_code == 400
+    assert "kind" in response.json()["error"]["fields"]
+
+
 def test_cancelling_a_finished_job_is_a_conflict(community, moderator, start_job):
     job = start_job(community)
     client = Client()
